@@ -1,0 +1,267 @@
+"""The common interface every method implements, and the registry that ``compare`` reads.
+
+A method is trained by :meth:`Method.fit` on a :class:`~frugaltext.data.dataset.TextClassificationData`,
+predicts probabilities for raw texts, reports its parameter count and FLOPs per document, and saves itself
+into a directory that :func:`load_model` restores. ``compare`` treats all methods alike through this class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from frugaltext.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from frugaltext.cost.meter import CostMeter
+    from frugaltext.data.dataset import TextClassificationData
+
+METHOD_FILE = "frugaltext_method.json"
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make ``cls`` available to ``compare``/``train`` under ``cls.name``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ConfigError(f"method name {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    """Names of all registered methods (imports the built-in method modules first)."""
+    _import_builtin_methods()
+    return sorted(_REGISTRY)
+
+
+def get_method_class(name: str) -> type[Method]:
+    """Return the method class registered under ``name``.
+
+    Raises
+    ------
+    ConfigError
+        If no method has that name; the message lists the available ones.
+    """
+    _import_builtin_methods()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown method {name!r}; available methods: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def _import_builtin_methods() -> None:
+    import importlib
+
+    from frugaltext.methods import BUILTIN_METHOD_MODULES
+
+    for module in BUILTIN_METHOD_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:  # a method module not written yet must not break the others
+            if err.name != module:
+                raise
+
+
+class Method(ABC):
+    """A trainable document classifier with a cost profile.
+
+    Subclasses set ``name`` and ``Settings`` (a frozen dataclass of hyper-parameters, with defaults) and
+    implement :meth:`fit`, :meth:`predict_proba`, :meth:`_save`, :meth:`_load`, :meth:`n_params` and
+    :meth:`flops_per_document`.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Hyper-parameters; defaults when omitted.
+    **overrides
+        Field values that replace those of ``settings`` (unknown names raise :class:`ConfigError`).
+
+    Attributes
+    ----------
+    label_names : tuple of str
+        Set by ``fit`` (or ``load``) from the training split.
+    multi_label : bool
+        Set by ``fit`` (or ``load``).
+    """
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type] = object
+
+    def __init__(self, settings: Any = None, **overrides: Any) -> None:
+        settings = settings if settings is not None else self.Settings()
+        if overrides:
+            settings = replace_settings(settings, overrides, where=f"method {self.name!r}")
+        self.settings = settings
+        self.label_names: tuple[str, ...] = ()
+        self.multi_label: bool = False
+
+    # ---- training -------------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, data: TextClassificationData, meter: CostMeter, seed: int = 0,
+            output_dir: Path | None = None) -> Method:
+        """Train on ``data.train`` (model selection on ``data.validation``); return ``self``.
+
+        Implementations call ``meter.record_epoch(duration_s)`` once per epoch (a single call for methods
+        without epochs) and set ``label_names`` and ``multi_label``. ``output_dir``, when given, may hold
+        checkpoints so that an interrupted fit can resume.
+        """
+
+    # ---- inference ------------------------------------------------------------------------------
+    @abstractmethod
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities, shape ``(n_docs, num_labels)`` float32.
+
+        Softmax over labels for single-label tasks, independent sigmoids for multi-label tasks.
+        """
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Predicted label ids, shape ``(n_docs,)`` int64; or a 0/1 matrix ``(n_docs, num_labels)``
+        for multi-label tasks (probability >= 0.5, as in DocBERT)."""
+        return probabilities_to_predictions(self.predict_proba(texts, batch_size), self.multi_label)
+
+    # ---- cost -----------------------------------------------------------------------------------
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of parameters used at inference (for tf-idf models: the coefficients)."""
+
+    @abstractmethod
+    def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
+        """Mean FLOPs per document over ``texts`` for one forward pass (``"flops"``) and one training step
+        (``"flops_train_step"``, forward + backward; ``None`` if not applicable).
+
+        Counts must include attention (see ``frugaltext.cost.flops``)."""
+
+    def cost_notes(self) -> dict[str, Any]:
+        """Extra method-specific measurements for the results row (e.g. mean exit layer)."""
+        return {}
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the model and ``frugaltext_method.json`` (method name, settings, labels) to ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save(directory)
+        meta = {
+            "method": self.name,
+            "settings": dataclasses.asdict(self.settings) if dataclasses.is_dataclass(self.settings) else {},
+            "label_names": list(self.label_names),
+            "multi_label": self.multi_label,
+        }
+        atomic_write_text(directory / METHOD_FILE, json.dumps(meta, indent=2, default=str))
+        return directory
+
+    @abstractmethod
+    def _save(self, directory: Path) -> None:
+        """Write the method's own files into ``directory``."""
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Method:
+        """Restore a model written by :meth:`save`.
+
+        Raises
+        ------
+        ModelLoadError
+            If ``directory`` has no ``frugaltext_method.json`` or it names another method.
+        """
+        directory = Path(directory)
+        meta = read_method_meta(directory)
+        if meta["method"] != cls.name:
+            raise ModelLoadError(f"{directory} holds a {meta['method']!r} model, not {cls.name!r}")
+        known = {f.name for f in dataclasses.fields(cls.Settings)} if dataclasses.is_dataclass(cls.Settings) else set()
+        settings = cls.Settings(**{k: v for k, v in meta["settings"].items() if k in known})
+        self = cls(settings)
+        self.label_names = tuple(meta["label_names"])
+        self.multi_label = bool(meta["multi_label"])
+        self._load(directory)
+        return self
+
+    @abstractmethod
+    def _load(self, directory: Path) -> None:
+        """Read the method's own files from ``directory`` (settings and labels are already set)."""
+
+
+def read_method_meta(directory: Path) -> dict[str, Any]:
+    """Read ``frugaltext_method.json`` from a saved model directory, with a clear error if absent."""
+    path = Path(directory) / METHOD_FILE
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{directory}: no {METHOD_FILE}; pass a directory written by `frugaltext train` or Method.save()"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from err
+
+
+def load_model(directory: str | Path) -> Method:
+    """Load any saved frugaltext model, dispatching on the method name stored beside it."""
+    meta = read_method_meta(Path(directory))
+    return get_method_class(meta["method"]).load(directory)
+
+
+def replace_settings(settings: Any, overrides: dict[str, Any], where: str = "settings") -> Any:
+    """Return a copy of the dataclass ``settings`` with ``overrides`` applied, converting strings to the
+    field's type (so CLI ``--epochs 3`` works).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown field (the message lists the valid ones) or a value that does not convert.
+    """
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    clean: dict[str, Any] = {}
+    for key, value in overrides.items():
+        key = key.replace("-", "_")
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
+        current = getattr(settings, key)
+        clean[key] = coerce_value(value, current, f"{where}: setting {key!r}")
+    return dataclasses.replace(settings, **clean)
+
+
+def coerce_value(value: Any, current: Any, where: str) -> Any:
+    """Convert ``value`` (often a string from the CLI/YAML) to the type of ``current``."""
+    if not isinstance(value, str) or isinstance(current, str) or current is None:
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(current, tuple) and isinstance(value, list):
+            return tuple(value)
+        return value
+    try:
+        if isinstance(current, bool):
+            lowered = value.lower()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(value)
+            return lowered in {"true", "1", "yes"}
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            kind = type(current[0]) if current else str
+            return tuple(kind(v) for v in value.split(","))
+    except ValueError as err:
+        raise ConfigError(f"{where}: cannot read {value!r} as {type(current).__name__}") from err
+    return value
+
+
+def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:
+    """Turn ``(n_docs, num_labels)`` probabilities into label ids ``(n_docs,)`` or a 0/1 matrix."""
+    if multi_label:
+        return (proba >= threshold).astype(np.int64)
+    return proba.argmax(axis=1).astype(np.int64)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``, so readers never see half a file."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

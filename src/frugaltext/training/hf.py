@@ -1,0 +1,245 @@
+"""Shared training around the transformers ``Trainer``: one trainer for every torch method.
+
+Why the ``Trainer``: launched with ``torchrun --nproc_per_node K -m frugaltext train ...`` (or
+``accelerate launch``) it runs distributed data parallel with no change to our code (transformers docs,
+``ddp.md``). Our models compute their own (joint) loss inside ``forward``, so no subclass is needed
+(STYLE §2); distillation passes ``teacher_logits`` as an ordinary batch key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from frugaltext.data.collate import PadCollator, length_sorted_batches
+
+if TYPE_CHECKING:
+    from frugaltext.cost.meter import CostMeter
+
+logger = logging.getLogger("frugaltext.training")
+
+
+def world_size() -> int:
+    """Number of processes of a torchrun/accelerate launch (1 when run alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True on global rank 0 (or when not distributed): only it writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def make_training_args(
+    output_dir: str | Path,
+    *,
+    seed: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    eval_batch_size: int = 64,
+    weight_decay: float = 0.01,
+    warmup_ratio: float = 0.1,
+    evaluate_each_epoch: bool = True,
+    select_best: bool = True,
+    metric_for_best_model: str = "macro_f1",
+    gradient_accumulation_steps: int = 1,
+    group_by_length: bool = False,
+    logging_steps: int = 50,
+    show_progress: bool = True,
+    **extra: Any,
+) -> TrainingArguments:
+    """Build ``TrainingArguments`` with frugaltext's defaults.
+
+    Parameters
+    ----------
+    output_dir : path
+        Where checkpoints go (one per epoch, only the best and the last kept), so an interrupted run resumes.
+    seed : int
+        Seed of the model initialisation, data order and dropout.
+    epochs, batch_size, learning_rate : training schedule; ``batch_size`` is per process.
+    warmup_ratio : float in [0, 1)
+        Share of steps with linear warm-up (BERT's recipe), then linear decay.
+    evaluate_each_epoch, select_best : bool
+        Evaluate on the validation split after each epoch and, if ``select_best``, restore the epoch with the
+        best ``metric_for_best_model`` at the end (early stopping by model selection, as in DocBERT).
+    **extra
+        Any other ``TrainingArguments`` field.
+
+    Notes
+    -----
+    ``average_tokens_across_devices=False``: in transformers 5.23 the default multiplies a sequence-
+    classification loss by the number of processes (ENV.md). On CPU we use the gloo backend.
+    """
+    evaluate = evaluate_each_epoch
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        seed=seed,
+        data_seed=seed,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=eval_batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_ratio,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch" if evaluate else "no",
+        save_total_limit=1,
+        save_only_model=False,
+        load_best_model_at_end=bool(evaluate and select_best),
+        metric_for_best_model=metric_for_best_model if evaluate else None,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        report_to="none",
+        disable_tqdm=not show_progress,
+        remove_unused_columns=False,
+        average_tokens_across_devices=False,
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+    )
+    if not torch.cuda.is_available():
+        kwargs["use_cpu"] = True
+        if world_size() > 1:
+            kwargs["ddp_backend"] = "gloo"
+    kwargs.update(extra)
+    return TrainingArguments(**kwargs)
+
+
+class EpochTimerCallback(TrainerCallback):
+    """Record each epoch's wall time (training steps only, evaluation excluded) into a :class:`CostMeter`."""
+
+    def __init__(self, meter: CostMeter | None) -> None:
+        self.meter = meter
+        self._start: float | None = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):  # noqa: D102
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):  # noqa: D102
+        if self._start is not None and self.meter is not None:
+            self.meter.record_epoch(time.perf_counter() - self._start)
+        self._start = None
+
+
+def make_compute_metrics(label_names: Sequence[str], multi_label: bool) -> Callable[[Any], dict[str, float]]:
+    """``compute_metrics`` for the Trainer: macro-F1, micro-F1 and accuracy from logits.
+
+    Single-label: argmax of the logits. Multi-label: a label is on when its logit >= 0 (sigmoid >= 0.5).
+    """
+    from frugaltext.metrics import classification_metrics
+
+    def compute(prediction: Any) -> dict[str, float]:
+        logits = prediction.predictions
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        labels = prediction.label_ids
+        predicted = (logits >= 0).astype(np.int64) if multi_label else logits.argmax(axis=-1)
+        metrics = classification_metrics(labels, predicted, label_names, multi_label)
+        return {k: v for k, v in metrics.items() if isinstance(v, float | int)}
+
+    return compute
+
+
+def train_with_trainer(
+    model: torch.nn.Module,
+    train_dataset: torch.utils.data.Dataset,
+    eval_dataset: torch.utils.data.Dataset | None,
+    collator: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
+    args: TrainingArguments,
+    meter: CostMeter | None = None,
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    optimizers: tuple[Any, Any] = (None, None),
+    resume: bool = True,
+) -> Trainer:
+    """Train ``model`` with the transformers ``Trainer`` and return the trainer (best model loaded).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Its ``forward(**batch)`` returns an output with ``loss`` (and ``logits``) when ``labels`` is given.
+    train_dataset, eval_dataset : Dataset of feature dicts (see :class:`~frugaltext.data.collate.EncodedDataset`)
+    collator : the batch collator, usually :class:`~frugaltext.data.collate.PadCollator`
+    args : from :func:`make_training_args`
+    meter : CostMeter, optional
+        Receives each epoch's duration (``record_epoch``).
+    resume : bool
+        Continue from the newest ``checkpoint-*`` in ``args.output_dir`` when there is one.
+    """
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+        callbacks=[EpochTimerCallback(meter), *callbacks],
+        optimizers=optimizers,
+    )
+    checkpoint = None
+    if resume and Path(args.output_dir).is_dir():
+        found = sorted(Path(args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if found:
+            checkpoint = str(found[-1])
+            logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return trainer
+
+
+@torch.inference_mode()
+def batched_logits(
+    model: torch.nn.Module,
+    token_ids: Sequence[Sequence[int]],
+    batch_size: int = 32,
+    pad_token_id: int = 0,
+    extra: dict[str, np.ndarray] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Logits for every document, batched by similar length to cut padding, in the input order.
+
+    Parameters
+    ----------
+    model : nn.Module in eval mode; ``model(input_ids, attention_mask, **extra_batch)`` returns ``.logits``.
+    token_ids : sequence of n_docs token-id lists
+    extra : dict of arrays with first dimension n_docs (e.g. ``bow``), sliced per batch.
+
+    Returns
+    -------
+    ndarray of shape (n_docs, num_labels), float32.
+    """
+    model.eval()
+    collator = PadCollator(pad_token_id)
+    outputs: list[np.ndarray | None] = [None] * len(token_ids)
+    for index in length_sorted_batches([len(t) for t in token_ids], batch_size):
+        features = [{"input_ids": list(token_ids[i])} for i in index]
+        if extra:
+            for key, values in extra.items():
+                for feature, i in zip(features, index, strict=True):
+                    feature[key] = values[i]
+        batch = collator(features)
+        logits = model(**batch, **(forward_kwargs or {})).logits.float().cpu().numpy()
+        for row, i in enumerate(index):
+            outputs[i] = logits[row]
+    return np.stack(outputs).astype(np.float32) if outputs else np.zeros((0, 0), dtype=np.float32)
+
+
+def logits_to_proba(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Softmax (single-label) or sigmoid (multi-label) of ``(n_docs, num_labels)`` logits, float32."""
+    t = torch.as_tensor(logits, dtype=torch.float32)
+    return (torch.sigmoid(t) if multi_label else torch.softmax(t, dim=-1)).numpy()
+
+
+def label_features(labels: np.ndarray, multi_label: bool) -> list[Any]:
+    """Per-document label values for feature dicts: int ids, or float 0/1 lists (multi-label)."""
+    if multi_label:
+        return [row.astype(np.float32) for row in labels]
+    return [int(v) for v in labels]

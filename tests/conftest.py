@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny random BERT checkpoints and toy corpora. No network, no real weights."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+WORDS = (
+    "the a of and to in stock shares company profit oil crude barrel prices opec wheat grain tonnes "
+    "bank rate interest dollar yen trade deficit ship port vessel good bad great awful movie film plot "
+    "acting love hate boring fun quarter net loss revenue said mln dlrs pct year market"
+).split()
+
+TOY_TEXTS = [
+    "company stock shares profit quarter net",
+    "oil crude barrel prices opec",
+    "wheat grain tonnes trade",
+    "bank rate interest dollar yen",
+    "profit revenue net loss quarter company",
+    "opec oil prices crude barrel said",
+    "grain wheat tonnes year market",
+    "interest rate bank dollar pct",
+]
+TOY_LABELS = ["earn", "crude", "grain", "interest", "earn", "crude", "grain", "interest"]
+
+
+def write_tiny_bert(directory: Path, num_hidden_layers: int = 2, seed: int = 0) -> Path:
+    """Write a tiny random BERT checkpoint (hidden 32, 4 heads) with a word-level vocab.txt to ``directory``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A tiny random 2-layer BERT checkpoint directory (built once per test session)."""
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), num_hidden_layers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert4_dir(tmp_path_factory) -> Path:
+    """A tiny random 4-layer BERT checkpoint directory (for early exit)."""
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert4"), num_hidden_layers=4)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _few_threads():
+    """Keep unit tests on one thread: the machine has 2 cores shared with other work."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
