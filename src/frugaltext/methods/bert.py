@@ -137,6 +137,8 @@ class BertMethod(Method):
         super().__init__(settings, **overrides)
         self.model = None
         self.tokenizer = None
+        #: the Trainer's log history (training loss per logging step, validation metrics per epoch)
+        self.train_history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------------------------
     def _build(self, num_labels: int, id2label: dict[int, str], multi_label: bool) -> None:
@@ -195,6 +197,7 @@ class BertMethod(Method):
         )
         self.model = trainer.model
         self.model.eval()
+        self.train_history = list(trainer.state.log_history)
         if output_dir is None:
             import shutil
 

@@ -52,7 +52,7 @@ def make_training_args(
     metric_for_best_model: str = "macro_f1",
     gradient_accumulation_steps: int = 1,
     group_by_length: bool = False,
-    logging_steps: int = 50,
+    logging_steps: float = 0.05,
     show_progress: bool = True,
     **extra: Any,
 ) -> TrainingArguments:
