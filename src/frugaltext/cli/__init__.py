@@ -1,0 +1,1 @@
+"""frugaltext.cli."""

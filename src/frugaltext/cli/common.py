@@ -1,0 +1,73 @@
+"""Helpers shared by the thin command modules: errors, consoles, logging, extra ``--key value`` options.
+
+No command holds logic of its own: each parses its options, calls one library function, prints, and turns a
+:class:`~frugaltext.errors.FrugalTextError` into a red message and exit code 1 (no traceback), as typer's
+docs do (``docs_src/terminating/tutorial002.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from frugaltext.errors import FrugalTextError
+
+#: Extra ``--key value`` arguments are collected into ``ctx.args`` instead of being rejected by click.
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Turn a FrugalTextError raised inside the block into a red message on stderr and exit code 1."""
+    try:
+        yield
+    except FrugalTextError as err:
+        typer.secho(f"Error: {err}", fg="red", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def extra_options(ctx: typer.Context, typed: bool = False) -> dict[str, Any]:
+    """Parse the extra ``--key value`` arguments of a command (:func:`frugaltext.compare.parse_overrides`).
+
+    With ``typed``, values are read as YAML scalars ("3" -> 3, "0.5" -> 0.5, "true" -> True), for functions
+    that take keyword arguments without a settings dataclass to convert them.
+    """
+    from frugaltext.compare import parse_overrides
+
+    options = parse_overrides(list(ctx.args))
+    if typed:
+        import yaml
+
+        for key, value in options.items():
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if parsed is None or isinstance(parsed, (bool, int, float)):
+                options[key] = parsed
+    return options
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log ``frugaltext`` records to stderr through rich (INFO; DEBUG with verbose; WARNING with quiet)."""
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    package = logging.getLogger("frugaltext")
+    package.setLevel(level)
+    if not any(getattr(h, "_frugaltext_cli", False) for h in package.handlers):
+        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False, markup=False)
+        handler._frugaltext_cli = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+    for handler in package.handlers:
+        if getattr(handler, "_frugaltext_cli", False):
+            handler.setLevel(level)

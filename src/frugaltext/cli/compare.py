@@ -1,0 +1,100 @@
+"""``frugaltext compare``: train and evaluate methods side by side with measured costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frugaltext.cli.common import console, extra_options, guard
+
+
+def compare(
+    ctx: typer.Context,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Embedded dataset name (see `frugaltext datasets`) or path. [default: the preset's, r8]",
+        ),
+    ] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(
+            "--methods",
+            help="Comma-separated methods, e.g. tfidf-lr,tfidf-svm,bert.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", min=1, help="Number of seeds per method (0, 1, ...).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output directory. [default: runs/latest]",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="quick (default, ~20 min on 2 CPU cores) or paper (512 tokens, 4 epochs, 3 seeds).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML file with the layout of a preset; overrides it.",
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Method for the retention column. [default: bert]",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar over the runs.",
+        ),
+    ] = True,
+) -> None:
+    """Train and evaluate every method over the seeds; write results.json/.csv, table.md and pareto.png.
+
+    Any other setting is given as `--key value`: compare settings (`--max-train-docs 500`,
+    `--max-test-docs 500`, `--text-field body`, `--label-field topic`, `--multi-label`), method settings
+    written `--<method>.<setting>` (`--bert.epochs 3`, `--bert.max-length 256`,
+    `--bert.model-name-or-path /path/to/bert-base-uncased`) and cost-meter settings `--cost.<setting>`
+    (`--cost.measure-energy false`). Precedence: preset < `--config` file < command line. Runs already in
+    `OUTPUT/results.json` with the same settings are skipped (resume).
+    """
+    from frugaltext.api import compare as run
+    from frugaltext.reports.table import render_rich
+
+    with guard():
+        overrides = extra_options(ctx)
+        if reference is not None:
+            overrides["reference"] = reference
+        result = run(
+            data=data,
+            methods=methods,
+            seeds=seeds,
+            output=output,
+            preset=preset,
+            config=config,
+            progress=progress,
+            **overrides,
+        )
+    console.print(render_rich(result.table, width=console.width))
+    done = f"{len(result.ran)} run(s) trained, {len(result.skipped)} skipped (already done)"
+    console.print(
+        f"{done}. Results in {result.output_dir}: results.json, results.csv, table.md, pareto.png, "
+        "config.yaml, logs/, models/"
+    )

@@ -1,0 +1,48 @@
+"""``frugaltext predict``: label the documents of a file with a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frugaltext.cli.common import console, guard
+
+
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="Directory of a saved model.")],
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Documents: .txt (one per line), .jsonl or .csv/.tsv (with a text field), optionally .gz.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Predictions file: .jsonl or .csv.")],
+    text_field: Annotated[
+        str, typer.Option("--text-field", help="Column/key of the document text.")
+    ] = "text",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prediction batch size.")] = 32,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            help="Multi-label: probability needed for a label.",
+        ),
+    ] = 0.5,
+) -> None:
+    """Write one prediction per document of INPUT to OUTPUT: label and probability (multi-label: lists)."""
+    from frugaltext.api import predict as run
+
+    with guard():
+        rows = run(
+            model=model,
+            input=input_file,
+            output=output,
+            text_field=text_field,
+            batch_size=batch_size,
+            threshold=threshold,
+        )
+    console.print(f"{len(rows)} predictions written to {output}")

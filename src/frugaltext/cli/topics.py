@@ -1,0 +1,73 @@
+"""``frugaltext topics``: train an NVDM topic model alone and write each topic's top words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frugaltext.cli.common import console, extra_options, guard
+
+
+def topics(
+    ctx: typer.Context,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Embedded dataset name or path (its training split is used).",
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory for the topic model and top words.")
+    ],
+    n_topics: Annotated[int, typer.Option("--n-topics", min=1, help="Number of topics K.")] = 100,
+    text_field: Annotated[
+        str, typer.Option("--text-field", help="Column/key of the document text.")
+    ] = "text",
+    label_field: Annotated[
+        str | None, typer.Option("--label-field", help="Column/key of the label(s).")
+    ] = None,
+) -> None:
+    """Train an NVDM topic model (Miao et al. 2016) on DATA; write it and each topic's top words to OUTPUT.
+
+    Other NVDM settings are options too, passed to `frugaltext.models.nvdm.train_topics`: `--epochs 50`,
+    `--min-df 5`, `--max-size 5000`, `--hidden-size 256`, `--learning-rate 0.001`, `--n-top-words 10`,
+    `--seed 0`, ...
+    """
+    from frugaltext.data import load_data
+    from frugaltext.errors import ConfigError
+
+    with guard():
+        settings = extra_options(ctx, typed=True)
+        try:
+            from frugaltext.models.nvdm import train_topics
+        except ModuleNotFoundError as err:
+            if err.name != "frugaltext.models.nvdm":
+                raise
+            raise ConfigError(
+                "the NVDM topic model (frugaltext.models.nvdm) is not part of this installation"
+            ) from err
+        import inspect
+
+        params = inspect.signature(train_topics).parameters
+        accepted = set(params) - {"data", "n_topics", "output_dir", "log"}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = [] if takes_any else sorted(set(settings) - accepted)
+        if unknown:
+            raise ConfigError(
+                f"topics: unknown setting(s) {', '.join(unknown)}; valid settings: "
+                f"{', '.join(sorted(accepted))} (written --min-df 5, --epochs 50, ...)"
+            )
+        dataset = load_data(data, text_field=text_field, label_field=label_field)
+        result = train_topics(dataset, n_topics=n_topics, output_dir=output, **settings)
+    ppl = result.perplexity
+    console.print(
+        f"{len(result.topics)} topics; held-out perplexity {'–' if ppl is None else f'{ppl:.1f}'}; "
+        f"mean NPMI {result.npmi_mean:.3f}; {result.duration_s:.1f} s",
+        highlight=False,
+    )
+    for k, (words, score) in enumerate(zip(result.topics, result.npmi, strict=True), start=1):
+        console.print(f"topic {k:3d} (npmi {score:6.3f}): {' '.join(words)}", highlight=False, markup=False)
+    console.print(f"Topic model and top words written to {output}")

@@ -1,0 +1,155 @@
+"""Pareto fronts of quality against cost, and the two-panel plot ``pareto.png`` / ``pareto.svg``.
+
+A method is on the front when no other method is at least as good in both respects (cost no higher, macro-F1
+no lower) and strictly better in one. The front is drawn as a step line: between two front points the best
+score reachable at that cost is the cheaper point's score (an "attainment" staircase).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from frugaltext.reports.table import MethodSummary
+
+__all__ = ["pareto_front", "plot_pareto"]
+
+
+def pareto_front(costs: Sequence[float | None], scores: Sequence[float | None]) -> list[int]:
+    """Return the indices of the non-dominated points, lower cost and higher score being better.
+
+    Parameters
+    ----------
+    costs, scores : sequences of float or None, same length n_points
+        A point with a missing or non-finite value takes no part (it is never on the front and dominates
+        nothing).
+
+    Returns
+    -------
+    list of int
+        Indices into the inputs, sorted by increasing cost (then decreasing score). Exact duplicates are
+        both kept (neither dominates the other).
+
+    Raises
+    ------
+    ValueError
+        If the sequences differ in length.
+    """
+    if len(costs) != len(scores):
+        raise ValueError(f"pareto_front: {len(costs)} costs but {len(scores)} scores")
+    points = [
+        (i, float(c), float(s))
+        for i, (c, s) in enumerate(zip(costs, scores, strict=True))
+        if c is not None and s is not None and math.isfinite(c) and math.isfinite(s)
+    ]
+    front = []
+    for i, c, s in points:
+        dominated = any((c2 <= c and s2 >= s) and (c2 < c or s2 > s) for j, c2, s2 in points if j != i)
+        if not dominated:
+            front.append((c, -s, i))
+    return [i for _, _, i in sorted(front)]
+
+
+_PANELS = (
+    ("train_duration_s", 1.0, "training time T (s, log scale)"),
+    ("train_emissions_kg_co2eq", 1000.0, "training CO2 (g CO2eq, codecarbon, log scale)"),
+)
+_PAPER_CO2 = ("paper_emissions_kg_co2eq", 1000.0, "training CO2 by eq. 1 (g CO2eq, log scale)")
+
+
+def plot_pareto(
+    summaries: Sequence[MethodSummary],
+    png_path: str | Path,
+    svg_path: str | Path | None = None,
+    title: str | None = None,
+) -> list[Path]:
+    """Draw macro-F1 against training time and against training CO2, with the Pareto front marked.
+
+    Left panel: mean macro-F1 over seeds against mean training time ``T`` (``train_duration_s``, log x).
+    Right panel: against the measured training emissions (codecarbon ``train_emissions_kg_co2eq``, in g);
+    when a method lacks that measurement, the panel uses equation 1 of Chaudhary et al. (2020) for every
+    method instead and says so in its axis label. Error bars are the sample std over seeds; every point is
+    labelled with its method; front points are ringed and joined by a step line.
+
+    Parameters
+    ----------
+    summaries : sequence of MethodSummary
+        From :func:`frugaltext.reports.table.summarize`.
+    png_path : path
+    svg_path : path, optional
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    panels = list(_PANELS)
+    if any(s.mean("train_emissions_kg_co2eq") in (None, 0.0) for s in summaries):
+        panels[1] = _PAPER_CO2
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
+    for ax, (key, factor, label) in zip(axes, panels, strict=True):
+        _panel(ax, summaries, key, factor)
+        ax.set_xlabel(label)
+        ax.set_ylabel("macro-F1")
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles, labels, loc="outside lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False
+        )
+    if title:
+        fig.suptitle(title)
+    written = []
+    for path in (png_path, svg_path):
+        if path is None:
+            continue
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def _panel(ax: Any, summaries: Sequence[MethodSummary], key: str, factor: float) -> None:
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for s in summaries:
+        x, y = s.mean(key), s.mean("macro_f1")
+        xs.append(None if x is None or x <= 0 else x * factor)
+        ys.append(y)
+    front = pareto_front(xs, ys)
+    plotted = False
+    for i, s in enumerate(summaries):
+        if xs[i] is None or ys[i] is None:
+            continue
+        x_std = (s.std(key) or 0.0) * factor
+        y_std = s.std("macro_f1") or 0.0
+        ax.errorbar(
+            xs[i],
+            ys[i],
+            xerr=x_std if x_std else None,
+            yerr=y_std if y_std else None,
+            fmt="o",
+            capsize=3,
+            label=s.method,
+        )
+        ax.annotate(s.method, (xs[i], ys[i]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        plotted = True
+    if front:
+        fx = [xs[i] for i in front]
+        fy = [ys[i] for i in front]
+        ax.step(fx, fy, where="post", color="black", linestyle="--", linewidth=1, label="Pareto front")
+        ax.scatter(fx, fy, s=140, facecolors="none", edgecolors="black", linewidths=1.2)
+    if plotted:
+        ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.12)
+    else:
+        ax.text(0.5, 0.5, "no measured values", ha="center", va="center", transform=ax.transAxes)

@@ -1,0 +1,146 @@
+"""Reports from a hand-made results.json: Pareto fronts, the Table 3 layout, its notes and the plot files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from frugaltext.errors import DataFormatError, DataNotFoundError
+from frugaltext.reports import build_reports
+from frugaltext.reports.pareto import pareto_front
+from frugaltext.reports.table import build_table, render_markdown, render_rich, summarize
+
+SOURCE = "codecarbon 3.3.2 offline (grid: USA, machine-wide), CPU: TDP estimate (no RAPL)"
+
+
+def _row(method, seed, f1, t, co2_kg=None, **extra):
+    row = {
+        "method": method,
+        "seed": seed,
+        "dataset": "r8",
+        "task": "single-label",
+        "n_train": 4936,
+        "n_validation": 549,
+        "n_test": 2189,
+        "eval_split": "test",
+        "macro_f1": f1,
+        "accuracy": f1 + 0.03,
+        "micro_f1": f1 + 0.03,
+        "weighted_f1": f1 + 0.02,
+        "train_duration_s": t,
+        "epoch_duration_s": t / 2,
+        "train_energy_kwh": t * 1e-5,
+        "train_emissions_kg_co2eq": co2_kg if co2_kg is not None else t * 4e-6,
+        "paper_emissions_kg_co2eq": 0.07 * t / 3600 * 0.61,
+        "energy_source": SOURCE,
+        "latency_ms": 1.5,
+        "latency_batch_size": 1,
+        "throughput_docs_per_s": 12345.0,
+        "throughput_batch_size": 32,
+        "n_params": 22_700_000,
+        "flops": 2.87e9,
+        "per_class": {},
+    }
+    row.update(extra)
+    return row
+
+
+ROWS = [
+    _row("tfidf-svm", 0, 0.930, 2.0),
+    _row("tfidf-svm", 1, 0.936, 2.2),
+    _row("tfidf-lr", 0, 0.920, 9.0),  # dominated: slower and worse than tfidf-svm
+    _row("tfidf-lr", 1, 0.922, 9.0),
+    _row("bert", 0, 0.910, 600.0),
+    _row("bert", 1, 0.918, 620.0),
+    _row("topicbert", 0, 0.950, 300.0),  # on the front: better than the svm at a higher cost
+    _row("topicbert", 1, 0.952, 310.0),
+]
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_pareto_front_excludes_dominated_points():
+    costs = [2.0, 9.0, 600.0, 300.0, None]
+    scores = [0.93, 0.92, 0.91, 0.95, 0.99]
+    assert pareto_front(costs, scores) == [0, 3]  # sorted by cost; the None point takes no part
+    assert pareto_front([1.0, 1.0], [0.5, 0.5]) == [0, 1]  # duplicates: neither dominates
+    assert pareto_front([1.0, 1.0], [0.5, 0.6]) == [1]  # same cost, better score wins
+    assert pareto_front([1.0, 2.0, 3.0], [0.1, 0.2, 0.3]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="2 costs but 1 scores"):
+        pareto_front([1.0, 2.0], [0.5])
+
+
+def test_summary_is_mean_and_sample_std_over_seeds():
+    by_method = {s.method: s for s in summarize(ROWS)}
+    assert list(by_method) == ["tfidf-svm", "tfidf-lr", "bert", "topicbert"]
+    assert by_method["bert"].mean("macro_f1") == pytest.approx(0.914)
+    assert by_method["bert"].std("macro_f1") == pytest.approx(0.0056569, rel=1e-4)
+    assert by_method["bert"].seeds == [0, 1]
+
+
+def test_table_has_retention_costs_and_the_notes():
+    table = build_table(ROWS, reference="bert")
+    assert table.headers[:5] == ["Model", "macro-F1 ± std", "Rtn (%) vs bert", "T_epoch (s)", "T (s)"]
+    assert table.headers[7:9] == ["latency (ms/doc, batch 1)", "throughput (docs/s, batch 32)"]
+    cells = {row[0]: row for row in table.cells}
+    assert cells["bert"][1] == "0.914 ± 0.006" and cells["bert"][2] == "100.0"
+    assert cells["tfidf-svm"][2] == f"{0.933 / 0.914 * 100:.1f}"  # 102.1
+    assert cells["tfidf-svm"][4] == "2.1"  # T (s)
+    assert cells["bert"][5] == f"{0.07 * 610 / 3600 * 0.61 * 1000:.3g}"  # CO2 eq.1 in g
+    assert cells["bert"][6] == f"{610 * 1e-5 * 1000:.3g}"  # energy in Wh
+    assert cells["bert"][8] == "12345" and cells["bert"][9] == "22.7M" and cells["bert"][10] == "2.87G"
+    text = render_markdown(table)
+    assert text.startswith("| Model | macro-F1 ± std | Rtn (%) vs bert |")
+    assert f"Energy (Wh): {SOURCE}." in text
+    assert "bert macro-F1 is 1.9 points below tfidf-svm (0.914 vs 0.933)." in text
+    assert "not in these results" not in text
+
+
+def test_missing_reference_gives_dashes_and_says_so():
+    rows = [r for r in ROWS if r["method"] != "bert"]
+    table = build_table(rows, reference="bert")
+    assert all(row[2] == "–" for row in table.cells)
+    text = render_markdown(table)
+    assert "The reference method 'bert' is not in these results, so retention (Rtn) is not computed." in text
+    assert "points below" not in text and "points above" not in text
+
+
+def test_missing_cost_in_one_seed_is_a_dash_not_a_partial_mean():
+    rows = [_row("bert", 0, 0.9, 10.0), _row("bert", 1, 0.9, 10.0, train_energy_kwh=None)]
+    cells = build_table(rows).cells[0]
+    assert cells[6] == "–" and cells[4] == "10"
+
+
+def test_rich_table_transposes_for_narrow_terminals():
+    table = build_table(ROWS)
+    wide, narrow = render_rich(table, width=200), render_rich(table, width=80)
+    assert len(wide.columns) == 11 and wide.row_count == 4
+    assert len(narrow.columns) == 5 and narrow.row_count == 10
+
+
+def test_build_reports_writes_table_and_plots(tmp_path):
+    path = _write(tmp_path, ROWS)
+    (tmp_path / "config.yaml").write_text("reference: topicbert\n")
+    report = build_reports(path)
+    assert report.table.reference == "topicbert"  # read from config.yaml beside the results
+    assert (tmp_path / "table.md").read_text() == report.markdown
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "pareto.svg").read_text()
+    assert "Rtn (%) vs topicbert" in report.markdown
+    assert build_reports(tmp_path, reference="bert", plot=False).table.reference == "bert"
+
+
+def test_build_reports_errors(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"results.json does not exist; run `frugaltext compare"):
+        build_reports(tmp_path)
+    _write(tmp_path, [])
+    with pytest.raises(DataFormatError, match="holds no result rows"):
+        build_reports(tmp_path)
+    _write(tmp_path, [{"method": "bert"}])
+    with pytest.raises(DataFormatError, match="row 1 lacks seed"):
+        build_reports(tmp_path)

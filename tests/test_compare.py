@@ -1,0 +1,344 @@
+"""``frugaltext.compare``: configuration resolution, overrides, the run loop, resume and the files written."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from frugaltext.compare import (
+    CompareConfig,
+    config_hash,
+    load_preset,
+    order_methods,
+    parse_overrides,
+    read_results,
+    resolve_config,
+    run_compare,
+)
+from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from tests.fake_methods import FIT_CALLS, StudentMethod, fake_methods  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("fake_methods")
+
+TOPICS = {
+    "earn": "company profit quarter net shares revenue",
+    "crude": "oil crude barrel prices opec",
+    "grain": "wheat grain tonnes harvest",
+}
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _toy_dir(tmp_path, with_test=True, n_per_class=8):
+    """Write a directory dataset with 3 separable classes (train: 8 per class, test: 3 per class)."""
+    d = tmp_path / "toy"
+    d.mkdir()
+    words = {k: v.split() for k, v in TOPICS.items()}
+
+    def rows(n, offset):
+        out = []
+        for label, ws in words.items():
+            for i in range(n):
+                out.append(
+                    {"text": " ".join(ws[(i + offset + j) % len(ws)] for j in range(3)), "label": label}
+                )
+        return out
+
+    _write_jsonl(d / "train.jsonl", rows(n_per_class, 0))
+    _write_jsonl(d / "validation.jsonl", rows(2, 1))
+    if with_test:
+        _write_jsonl(d / "test.jsonl", rows(3, 2))
+    return d
+
+
+def _config(tmp_path, data, methods="test-majority,test-keyword", **extra):
+    overrides = {
+        "data": str(data),
+        "methods": methods,
+        "output": str(tmp_path / "out"),
+        "cost.measure_energy": "false",
+        "cost.throughput_n_docs": "16",
+        "cost.latency_n_docs": "4",
+        "cost.min_throughput_duration_s": "0",
+        **extra,
+    }
+    return resolve_config(preset="quick", overrides=overrides)
+
+
+# ---- overrides and configuration --------------------------------------------------------------------------
+
+
+def test_parse_overrides_dashes_equals_and_flags():
+    parsed = parse_overrides(
+        [
+            "--bert.max-length",
+            "256",
+            "--max-train-docs=500",
+            "--multi-label",
+            "--tfidf-lr.max-iter",
+            "9",
+            "--seeds",
+            "2",
+        ]
+    )
+    assert parsed == {
+        "bert.max_length": "256",
+        "max_train_docs": "500",
+        "multi_label": "true",
+        "tfidf-lr.max_iter": "9",
+        "seeds": "2",
+    }
+
+
+def test_parse_overrides_rejects_a_stray_value():
+    with pytest.raises(ConfigError, match=r"unexpected argument 'oops'; settings are written --key value"):
+        parse_overrides(["--seeds", "2", "oops"])
+
+
+def test_presets_hold_the_documented_values():
+    quick, paper = load_preset("quick"), load_preset("paper")
+    assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-lr", "tfidf-svm", "bert"]
+    assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16}
+    assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
+    assert paper["settings"]["bert"]["epochs"] == 4
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper"):
+        load_preset("fast")
+
+
+def test_resolution_order_preset_then_file_then_cli(tmp_path):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {"seeds": 2, "max_train_docs": 300, "settings": {"bert": {"epochs": 2, "max_length": 64}}}
+        )
+    )
+    cfg = resolve_config(
+        config_file=config_file,
+        overrides={"bert.max-length": "96", "max-train-docs": "50", "multi_label": "true"},
+    )
+    assert cfg.preset == "quick"
+    assert cfg.seeds == 2  # file over preset
+    assert cfg.max_train_docs == 50  # CLI over file, converted to int
+    assert cfg.multi_label is True
+    assert cfg.settings["bert"] == {"max_length": 96, "epochs": 2.0, "batch_size": 16}  # typed, merged
+    cfg = resolve_config(preset="paper", overrides={"methods": "tfidf-svm,bert"})
+    assert cfg.seeds == 3 and cfg.methods == ("tfidf-svm", "bert")
+
+
+def test_unknown_override_keys_are_clear_errors():
+    with pytest.raises(
+        ConfigError, match=r"unknown option --max-trian-docs; compare options: .*--max-train-docs"
+    ):
+        resolve_config(overrides={"max-trian-docs": "5"})
+    with pytest.raises(
+        ConfigError,
+        match=r"method 'test-keyword': unknown setting 'nope'; valid settings: "
+        r"epochs, smoothing",
+    ):
+        resolve_config(overrides={"test-keyword.nope": "1"})
+    with pytest.raises(ConfigError, match=r"settings for unknown method 'nobert'; available methods: .*bert"):
+        resolve_config(overrides={"nobert.epochs": "1"})
+    with pytest.raises(ConfigError, match=r"cost settings: unknown setting 'watts'"):
+        resolve_config(overrides={"cost.watts": "1"})
+    with pytest.raises(ConfigError, match=r"option --seeds: seeds must be an integer, got 'two'"):
+        resolve_config(overrides={"seeds": "two"})
+    with pytest.raises(
+        ConfigError, match=r"method 'test-keyword': setting 'smoothing': cannot read 'x' as float"
+    ):
+        resolve_config(overrides={"test-keyword.smoothing": "x"})
+
+
+def test_bad_config_file(tmp_path):
+    with pytest.raises(DataNotFoundError, match="config file .*missing.yaml does not exist"):
+        resolve_config(config_file=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [1,\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml, line \d+: invalid YAML"):
+        resolve_config(config_file=bad)
+    bad.write_text("sedes: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown setting 'sedes'"):
+        resolve_config(config_file=bad)
+
+
+def test_config_checks_values():
+    with pytest.raises(ConfigError, match="seeds must be an integer >= 1, got 0"):
+        CompareConfig(seeds=0)
+    with pytest.raises(ConfigError, match="methods lists a method twice"):
+        CompareConfig(methods=("bert", "bert"))
+    assert CompareConfig(seeds=3, first_seed=2).seed_values == [2, 3, 4]
+
+
+def test_teacher_auto_moves_bert_first_or_fails_clearly():
+    settings = {"test-student": {"teacher": "auto"}}
+    assert order_methods(["tfidf-lr", "test-student", "bert"], settings) == [
+        "bert",
+        "tfidf-lr",
+        "test-student",
+    ]
+    assert order_methods(["tfidf-lr", "bert"], {}) == ["tfidf-lr", "bert"]
+    with pytest.raises(
+        ConfigError, match=r"test-student uses teacher 'auto'.*'bert' is not among the methods"
+    ):
+        order_methods(["test-student"], settings)
+    assert order_methods(["test-student"], {"test-student": {"teacher": "/models/bert"}}) == ["test-student"]
+
+
+def test_config_hash_depends_on_data_and_settings():
+    a = config_hash({"source": "r8"}, "bert", {"epochs": 1})
+    assert a == config_hash({"source": "r8"}, "bert", {"epochs": 1}) and len(a) == 16
+    assert a != config_hash({"source": "r8"}, "bert", {"epochs": 2})
+    assert a != config_hash({"source": "r8", "max_train_docs": 5}, "bert", {"epochs": 1})
+
+
+# ---- the run loop ------------------------------------------------------------------------------------------
+
+
+def test_compare_end_to_end_with_tfidf_on_an_r8_slice(tmp_path):
+    cfg = _config(
+        tmp_path,
+        "r8",
+        methods="tfidf-lr,test-majority",
+        max_train_docs="120",
+        max_validation_docs="40",
+        max_test_docs="60",
+        **{"tfidf-lr.C": "10"},
+    )
+    result = run_compare(cfg, progress=False)
+    out = tmp_path / "out"
+    for name in (
+        "results.json",
+        "results.csv",
+        "table.md",
+        "pareto.png",
+        "pareto.svg",
+        "config.yaml",
+        "logs/tfidf-lr-seed0.log",
+        "logs/test-majority-seed0.log",
+        "models/tfidf-lr-seed0/tfidf.json",
+    ):
+        assert (out / name).is_file(), name
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = read_results(out / "results.json")
+    assert [(r["method"], r["seed"]) for r in rows] == [("tfidf-lr", 0), ("test-majority", 0)]
+    lr, majority = rows
+    assert (lr["n_train"], lr["n_validation"], lr["n_test"], lr["eval_split"]) == (120, 40, 60, "test")
+    assert lr["settings"]["C"] == 10.0  # the override reached the method
+    assert lr["macro_f1"] > majority["macro_f1"]
+    for key in (
+        "micro_f1",
+        "accuracy",
+        "weighted_f1",
+        "per_class",
+        "train_duration_s",
+        "epoch_duration_s",
+        "latency_ms",
+        "throughput_docs_per_s",
+        "n_params",
+        "flops",
+        "paper_emissions_kg_co2eq",
+        "config_hash",
+        "frugaltext_version",
+        "torch_version",
+        "machine",
+        "timestamp",
+        "notes",
+    ):
+        assert key in lr, key
+    assert lr["train_energy_kwh"] is None and "measure_energy=False" in lr["energy_error"]
+    assert majority["notes"] == {"fake": True}
+    assert set(lr["per_class"]) == {"acq", "crude", "earn", "grain", "interest", "money-fx", "ship", "trade"}
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 and "per_class" not in table[0] and "settings.C" in table[0]
+    assert float(table[0]["macro_f1"]) == pytest.approx(lr["macro_f1"])
+    assert "tfidf-lr" in result.table_markdown and "| Model | macro-F1 ± std |" in result.table_markdown
+    assert "The reference method 'bert' is not in these results" in result.table_markdown
+    assert yaml.safe_load((out / "config.yaml").read_text())["max_train_docs"] == 120
+    log = (out / "logs" / "tfidf-lr-seed0.log").read_text()
+    assert "tfidf-lr-seed0: test macro_f1" in log and "model saved to" in log
+    assert not (out / "work").exists()  # checkpoints removed after success
+
+
+def test_resume_skips_done_runs_and_reruns_changed_settings(tmp_path):
+    data = _toy_dir(tmp_path)
+    FIT_CALLS.clear()
+    cfg = _config(tmp_path, data, seeds="2")
+    first = run_compare(cfg, progress=False)
+    assert first.ran == [
+        "test-majority-seed0",
+        "test-majority-seed1",
+        "test-keyword-seed0",
+        "test-keyword-seed1",
+    ]
+    assert sum(FIT_CALLS.values()) == 4
+    rows = read_results(tmp_path / "out" / "results.json")
+    keyword = [r for r in rows if r["method"] == "test-keyword"]
+    assert all(r["macro_f1"] == 1.0 for r in keyword)  # separable toy data
+    assert keyword[0]["n_epochs"] == 2
+
+    again = run_compare(cfg, progress=False)
+    assert again.ran == [] and len(again.skipped) == 4
+    assert sum(FIT_CALLS.values()) == 4
+    assert "skipping, already done" in (tmp_path / "out" / "compare.log").read_text()
+
+    changed = _config(tmp_path, data, seeds="2", **{"test-keyword.smoothing": "0.5"})
+    third = run_compare(changed, progress=False)
+    assert third.ran == ["test-keyword-seed0", "test-keyword-seed1"]
+    rows = read_results(tmp_path / "out" / "results.json")
+    assert len(rows) == 4  # replaced, not duplicated
+    assert {r["settings"].get("smoothing") for r in rows if r["method"] == "test-keyword"} == {0.5}
+
+
+def test_data_without_test_split_is_evaluated_on_validation(tmp_path):
+    data = _toy_dir(tmp_path, with_test=False)
+    result = run_compare(_config(tmp_path, data, methods="test-keyword"), progress=False)
+    row = result.rows[0]
+    assert row["eval_split"] == "validation" and row["n_test"] == 0 and row["n_eval"] == 6
+    assert "scores are on the validation split" in result.table_markdown
+
+
+def test_teacher_auto_gets_the_saved_teacher_of_the_same_seed(tmp_path, monkeypatch):
+    import frugaltext.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "TEACHER_METHOD", "test-keyword")
+    StudentMethod.TEACHERS.clear()
+    data = _toy_dir(tmp_path)
+    result = run_compare(_config(tmp_path, data, methods="test-student,test-keyword"), progress=False)
+    assert result.ran == ["test-keyword-seed0", "test-student-seed0"]
+    assert StudentMethod.TEACHERS == [str(tmp_path / "out" / "models" / "test-keyword-seed0")]
+    student = next(r for r in result.rows if r["method"] == "test-student")
+    assert student["settings"]["teacher"] == StudentMethod.TEACHERS[0]
+
+
+def test_unknown_method_and_missing_data_fail_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        run_compare(_config(tmp_path, "r8", methods="nope"), progress=False)
+    with pytest.raises(DataNotFoundError):
+        run_compare(_config(tmp_path, tmp_path / "missing-dir", methods="test-majority"), progress=False)
+
+
+def test_corrupt_results_json_is_reported(tmp_path):
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match=r"results.json, line 1: invalid JSON"):
+        read_results(tmp_path / "results.json")
+
+
+def test_frugaltext_compare_is_callable_after_the_submodule_import(tmp_path):
+    import frugaltext
+    import frugaltext.compare  # noqa: F401 - replaces the package attribute with the submodule
+
+    data = _toy_dir(tmp_path)
+    result = frugaltext.compare(
+        data=str(data),
+        methods=["test-majority"],
+        output=tmp_path / "api",
+        progress=False,
+        **{"cost.measure_energy": False, "cost.throughput_n_docs": 8, "cost.min_throughput_duration_s": 0},
+    )
+    assert result.ran == ["test-majority-seed0"] and (tmp_path / "api" / "table.md").is_file()
+    assert frugaltext.CompareConfig is CompareConfig
