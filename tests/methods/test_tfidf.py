@@ -72,3 +72,18 @@ def test_sklearn_contract():
     y = np.array([0, 1, 2, 3, 0, 1, 2, 3])
     fitted = copy.fit(TOY_TEXTS, y)
     assert fitted is copy and copy.get_params() == est.get_params()
+
+
+@pytest.mark.parametrize("name", ["tfidf-lr", "tfidf-svm"])
+def test_multi_label_with_a_label_never_on_in_training(name, tmp_path):
+    # "trade" only appears in the test split: one-vs-rest keeps a constant predictor for it
+    labels = [["earn"], ["crude"], ["grain"], ["interest"], ["earn"], ["crude"], ["grain"], ["interest"]]
+    data = make_data(TOY_TEXTS, labels, multi_label=True)
+    y = np.hstack([data.train.labels, np.zeros((8, 1), dtype=np.float32)])
+    est = TfidfLinearClassifier(classifier=name.split("-")[1], C=100.0).fit(TOY_TEXTS, y)
+    coef, intercept = est.coefficients()
+    assert coef.shape[0] == 5 and not coef[4].any() and intercept[4] < 0
+    est.save(tmp_path)
+    loaded = TfidfLinearClassifier.load(tmp_path)
+    np.testing.assert_array_equal(loaded.predict(TOY_TEXTS), est.predict(TOY_TEXTS))
+    assert not est.predict(TOY_TEXTS)[:, 4].any()

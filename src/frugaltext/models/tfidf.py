@@ -22,6 +22,10 @@ from sklearn.svm import LinearSVC
 from frugaltext.errors import ConfigError, ModelLoadError
 
 
+#: decision score stored for a label that was constant in training (sigmoid(10) > 0.9999)
+CONSTANT_SCORE = 10.0
+
+
 class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
     """tf-idf features + logistic regression or linear SVM; one-vs-rest for multi-label targets.
 
@@ -110,8 +114,19 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
         """(coef of shape (n_outputs, n_features), intercept (n_outputs,)) of the linear model(s)."""
         clf = self.pipeline_.named_steps["clf"]
         if isinstance(clf, OneVsRestClassifier):
-            coef = np.vstack([e.coef_ for e in clf.estimators_])
-            intercept = np.concatenate([np.atleast_1d(e.intercept_) for e in clf.estimators_])
+            n_features = len(self.pipeline_.named_steps["tfidf"].vocabulary_)
+            coefs, intercepts = [], []
+            for est in clf.estimators_:
+                if hasattr(est, "coef_"):
+                    coefs.append(est.coef_.reshape(1, -1))
+                    intercepts.append(np.atleast_1d(est.intercept_))
+                else:
+                    # a label that is always (or never) on in training: sklearn keeps a constant predictor;
+                    # store it as a zero-weight linear model whose score has the constant's sign
+                    constant = float(np.ravel(est.y_)[0])
+                    coefs.append(np.zeros((1, n_features)))
+                    intercepts.append(np.array([CONSTANT_SCORE if constant > 0.5 else -CONSTANT_SCORE]))
+            coef, intercept = np.vstack(coefs), np.concatenate(intercepts)
         else:
             coef, intercept = clf.coef_, np.atleast_1d(clf.intercept_)
         return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32)
