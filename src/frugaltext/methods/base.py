@@ -119,6 +119,21 @@ class Method(ABC):
         Softmax over labels for single-label tasks, independent sigmoids for multi-label tasks.
         """
 
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Scores whose softmax (single-label) or sigmoid (multi-label) are the class probabilities, shape
+        ``(n_docs, num_labels)`` float32; distillation teachers use them.
+
+        This default derives them from :meth:`predict_proba` (probabilities clipped to [1e-7, 1 - 1e-7]):
+        ``log p`` for single-label tasks, which equals the true logits up to a per-document constant (softmax
+        is invariant to it, so KL distillation is unchanged, but MSE on logits is not: methods with real
+        logits override this, as ``bert`` does); ``log p - log(1 - p)`` (the exact inverse of the sigmoid)
+        for multi-label tasks.
+        """
+        proba = np.clip(np.asarray(self.predict_proba(texts, batch_size), dtype=np.float64), 1e-7, 1 - 1e-7)
+        if self.multi_label:
+            return (np.log(proba) - np.log1p(-proba)).astype(np.float32)
+        return np.log(proba).astype(np.float32)
+
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Predicted label ids, shape ``(n_docs,)`` int64; or a 0/1 matrix ``(n_docs, num_labels)``
         for multi-label tasks (probability >= 0.5, as in DocBERT)."""

@@ -217,6 +217,7 @@ def batched_logits(
     ndarray of shape (n_docs, num_labels), float32.
     """
     model.eval()
+    device = next(model.parameters()).device
     collator = PadCollator(pad_token_id)
     outputs: list[np.ndarray | None] = [None] * len(token_ids)
     for index in length_sorted_batches([len(t) for t in token_ids], batch_size):
@@ -225,7 +226,7 @@ def batched_logits(
             for key, values in extra.items():
                 for feature, i in zip(features, index, strict=True):
                     feature[key] = values[i]
-        batch = collator(features)
+        batch = {k: v.to(device) for k, v in collator(features).items()}
         logits = model(**batch, **(forward_kwargs or {})).logits.float().cpu().numpy()
         for row, i in enumerate(index):
             outputs[i] = logits[row]

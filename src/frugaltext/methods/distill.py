@@ -1,0 +1,739 @@
+"""Distilled students and their no-teacher controls.
+
+Methods
+-------
+``distill-bilstm``, ``distill-bilstm-attn``, ``distill-cnn``
+    Mangalwedhekar, *Distilling BERT for low complexity network training*: a BiLSTM, a BiLSTM with attention
+    and a shallow CNN (embedding 64, hidden 64, max length 128, batch 32, Adam + StepLR(gamma 0.9), 20 epochs,
+    best epoch kept), trained on ``alpha * CE + (1 - alpha) * MSE(student logits, teacher logits)`` with
+    alpha = 0.5, from randomly initialised word embeddings and without data augmentation (§1, §4.3, §6).
+``distill-lstm-reg``
+    DocBERT (Adhikari et al. 2019, §3-4.2): LSTM_reg trained on ``CE + lambda * KL`` (lambda = 4 single-label,
+    1 multi-label) over a transfer set augmented by masking and POS-guided swapping (Tang et al. 2019; DocBERT
+    names these two, so n-gram sampling is off, ``p_ng = 0``). DocBERT's Reuters transfer set is 3x the
+    training split: ``augment_copies = 2`` (with duplicates discarded, up to 2 copies per document). Batch 64
+    (DocBERT: 64 single-label, 128 multi-label).
+``student-bilstm``, ``student-bilstm-attn``, ``student-cnn``, ``student-lstm-reg``
+    The same students trained on the hard labels only (CE / BCE): the "Baseline" column of Mangalwedhekar's
+    Table 2 and DocBERT's LSTM_reg row. Separate names (rather than ``teacher=None``) let one ``compare`` run
+    put a student and its distilled version side by side; a ``distill-*`` method therefore requires a teacher
+    and a ``student-*`` method refuses one.
+
+Teacher
+-------
+``teacher`` is a directory: a saved frugaltext model (``frugaltext train`` / ``Method.save``) or a Hugging
+Face sequence-classification checkpoint. ``"auto"`` (the default of ``distill-*``) is replaced by ``compare``
+with the ``bert`` model of the same seed trained in the same run. Its logits over the transfer set are
+computed once and cached (:mod:`frugaltext.training.teacher_cache`; ``teacher_cache_dir``, default
+``~/.cache/frugaltext`` or ``$FRUGALTEXT_CACHE_DIR``). Computing them is part of ``fit`` and so of the
+measured training cost; ``cost_notes`` reports ``teacher_logits_duration_s`` (this run),
+``teacher_logits_cached`` and ``teacher_logits_compute_duration_s`` (what the teacher cost when the entry was
+made, so a cached run can be charged it).
+
+Optimisation
+------------
+Adam (``learning_rate`` 1e-3, PyTorch's default, as the code Mangalwedhekar builds on) with StepLR decaying
+the learning rate by ``lr_gamma`` = 0.9 after every epoch (Mangalwedhekar §4.3), gradient clipping at norm 1
+(the Trainer's default), at most ``epochs`` = 20 epochs (Mangalwedhekar §5), validation macro-F1 after each
+epoch, the best epoch restored at the end and training stopped after ``early_stopping_patience`` = 5 epochs
+without improvement (hedwig's default patience; DocBERT trains LSTM_reg with hedwig). Training runs through
+:func:`frugaltext.training.hf.train_with_trainer`, so ``torchrun`` works; the distillation loss is computed in
+the student's ``forward`` from the ``teacher_logits`` batch key. Not implemented: LSTM_reg's temporal
+averaging (hedwig ``--beta-ema``), hedwig's static word2vec embeddings (our embeddings are random or copied
+from the teacher, see ``embeddings``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from frugaltext.data.collate import EncodedDataset, PadCollator
+from frugaltext.errors import ConfigError, ModelLoadError
+from frugaltext.methods.base import Method, atomic_write_text, register
+from frugaltext.training.distillation import DISTILLATION_LOSSES, IGNORE_LABEL
+
+logger = logging.getLogger("frugaltext.methods.distill")
+
+WORD_VOCAB_FILE = "word_vocab.json"
+INFO_FILE = "distill_info.json"
+TOKENIZERS = ("word", "wordpiece")
+EMBEDDINGS = ("random", "pretrained")
+
+
+def _optional(value: Any, kind: type) -> Any:
+    """CLI/YAML strings for optional fields: "none"/"null"/"" -> None, else converted to ``kind``."""
+    if isinstance(value, str):
+        if value.strip().lower() in ("", "none", "null"):
+            return None
+        try:
+            return kind(value)
+        except ValueError as err:
+            raise ConfigError(f"cannot read {value!r} as {kind.__name__}") from err
+    return value
+
+
+@dataclass(frozen=True)
+class StudentSettings:
+    """Hyper-parameters of the ``student-*`` controls (no teacher) and, with other defaults, the ``distill-*``
+    methods.
+
+    Attributes
+    ----------
+    teacher : str or None
+        Directory of the teacher (saved frugaltext model or HF checkpoint); ``"auto"``: the ``bert`` model of
+        the same seed in a ``compare`` run. None for the ``student-*`` controls.
+    loss : {"mse", "kl"}
+        "mse": alpha * CE + (1 - alpha) * MSE of logits (Mangalwedhekar); "kl": CE + lam * T^2 * KL (DocBERT).
+    alpha : float in [0, 1]
+        Hard-label weight of the "mse" loss (0.5, Mangalwedhekar §6).
+    lam : float >= 0 or None
+        Weight of the KL term of the "kl" loss; None: 4 single-label, 1 multi-label (DocBERT §4.2).
+    temperature : float > 0
+        Temperature of the "kl" loss.
+    augment_copies : int >= 0
+        Synthetic copies per training document in the transfer set (needs a teacher; Tang et al. 2019).
+    p_mask, p_pos, p_ng : float
+        Augmentation probabilities (Tang et al.: 0.1, 0.1, 0.25; ``distill-lstm-reg``: p_ng = 0, see its
+        settings); ``p_pos > 0`` needs spaCy (``augment_copies > 0`` only).
+    tokenizer : {"word", "wordpiece"}
+        "word": a word vocabulary of the training split (``min_freq``, ``max_vocab_size``); "wordpiece": the
+        WordPiece tokenizer of the teacher (else of ``tokenizer_path``, else the packaged all-MiniLM-L6-v2).
+    tokenizer_path : str or None
+        Checkpoint whose tokenizer (and embeddings) to use when the teacher has none, or for ``student-*``.
+    embeddings : {"random", "pretrained"}
+        "pretrained" (only with "wordpiece"): copy the input embeddings of the checkpoint that provides the
+        tokenizer (the teacher's own by default), PCA-projected to ``embedding_dim``
+        (:func:`frugaltext.models.students.embeddings_from_teacher`).
+    min_freq, max_vocab_size : int
+        Word vocabulary limits (max_vocab_size 10,000 as pvgladkov/knowledge-distillation; None: no limit).
+    embedding_dim, hidden_size, n_filters, filter_sizes, dropout, embed_dropout, weight_drop
+        See :class:`frugaltext.models.students.StudentConfig`.
+    max_length : int
+        Student tokens per document (128).
+    epochs, batch_size, eval_batch_size, learning_rate, lr_gamma
+        Adam with StepLR(gamma=lr_gamma) per epoch.
+    early_stopping_patience : int >= 0
+        Stop after this many epochs without a better validation macro-F1 (0: never stop early).
+    select_best : bool
+        Restore the epoch with the best validation macro-F1.
+    teacher_batch_size, teacher_max_length : int
+        Batch size of the teacher's inference; truncation of an HF checkpoint teacher (a frugaltext teacher
+        uses its own ``max_length``).
+    teacher_cache_dir : str or None
+        Where teacher logits are cached (None: ``$FRUGALTEXT_CACHE_DIR`` or ``~/.cache/frugaltext``, under
+        ``teacher_logits``).
+    """
+
+    teacher: str | None = None
+    loss: str = "mse"
+    alpha: float = 0.5
+    lam: float | None = None
+    temperature: float = 1.0
+    augment_copies: int = 0
+    p_mask: float = 0.1
+    p_pos: float = 0.1
+    p_ng: float = 0.25
+    tokenizer: str = "word"
+    tokenizer_path: str | None = None
+    embeddings: str = "random"
+    min_freq: int = 1
+    max_vocab_size: int | None = 10000
+    embedding_dim: int = 64
+    hidden_size: int = 64
+    n_filters: int = 64
+    filter_sizes: tuple[int, ...] = (3, 4, 5)
+    dropout: float = 0.5
+    embed_dropout: float = 0.0
+    weight_drop: float = 0.0
+    max_length: int = 128
+    epochs: int = 20
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 1e-3
+    lr_gamma: float = 0.9
+    early_stopping_patience: int = 5
+    select_best: bool = True
+    teacher_batch_size: int = 32
+    teacher_max_length: int = 128
+    teacher_cache_dir: str | None = None
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        fix = {
+            "teacher": _optional(self.teacher, str),
+            "tokenizer_path": _optional(self.tokenizer_path, str),
+            "teacher_cache_dir": _optional(self.teacher_cache_dir, str),
+            "lam": _optional(self.lam, float),
+            "max_vocab_size": _optional(self.max_vocab_size, int),
+            "filter_sizes": tuple(int(w) for w in self.filter_sizes),
+        }
+        for key, value in fix.items():
+            object.__setattr__(self, key, value)
+        where = "distillation settings"
+        if self.loss not in DISTILLATION_LOSSES:
+            raise ConfigError(f"{where}: loss must be one of {DISTILLATION_LOSSES}, got {self.loss!r}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ConfigError(f"{where}: tokenizer must be one of {TOKENIZERS}, got {self.tokenizer!r}")
+        if self.embeddings not in EMBEDDINGS:
+            raise ConfigError(f"{where}: embeddings must be one of {EMBEDDINGS}, got {self.embeddings!r}")
+        if self.embeddings == "pretrained" and self.tokenizer != "wordpiece":
+            raise ConfigError(f"{where}: embeddings='pretrained' copies WordPiece embeddings; set "
+                              "tokenizer='wordpiece' too (or embeddings='random')")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"{where}: alpha must be in [0, 1], got {self.alpha}")
+        if self.lam is not None and self.lam < 0:
+            raise ConfigError(f"{where}: lam must be >= 0 or None, got {self.lam}")
+        if not self.temperature > 0:
+            raise ConfigError(f"{where}: temperature must be > 0, got {self.temperature}")
+        for name in ("p_mask", "p_pos", "p_ng"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{where}: {name} must be in [0, 1], got {getattr(self, name)}")
+        positive = ("embedding_dim", "hidden_size", "n_filters", "max_length", "epochs", "batch_size",
+                    "eval_batch_size", "teacher_batch_size", "teacher_max_length", "min_freq")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}: {name} must be >= 1, got {getattr(self, name)}")
+        if self.augment_copies < 0 or self.early_stopping_patience < 0:
+            raise ConfigError(f"{where}: augment_copies and early_stopping_patience must be >= 0")
+        if self.max_vocab_size is not None and self.max_vocab_size < 1:
+            raise ConfigError(f"{where}: max_vocab_size must be >= 1 or None, got {self.max_vocab_size}")
+        if not self.learning_rate > 0 or not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"{where}: learning_rate must be > 0 and lr_gamma in (0, 1], got "
+                              f"{self.learning_rate} and {self.lr_gamma}")
+        if self.early_stopping_patience and not self.select_best:
+            raise ConfigError(f"{where}: early stopping restores the best epoch; set select_best=True or "
+                              "early_stopping_patience=0")
+        if self.teacher is None and self.augment_copies:
+            raise ConfigError(f"{where}: augment_copies={self.augment_copies} needs a teacher (the copies "
+                              "are unlabelled and get only the teacher's soft labels); set augment_copies=0")
+
+
+@dataclass(frozen=True)
+class DistillSettings(StudentSettings):
+    """``distill-bilstm`` / ``-bilstm-attn`` / ``-cnn``: Mangalwedhekar's recipe, teacher from ``compare``."""
+
+    teacher: str | None = "auto"
+
+
+@dataclass(frozen=True)
+class RegLSTMStudentSettings(StudentSettings):
+    """``student-lstm-reg``: LSTM_reg with hedwig's Reuters regularisation (embedding dropout 0.2, weight drop
+    0.1, dropout 0.5) and DocBERT's single-label batch size 64."""
+
+    loss: str = "kl"
+    embed_dropout: float = 0.2
+    weight_drop: float = 0.1
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class RegLSTMDistillSettings(RegLSTMStudentSettings):
+    """``distill-lstm-reg``: DocBERT's KD-LSTM_reg: KL loss with lambda by task, a transfer set 3x the
+    training split made by masking and POS-guided swapping only (DocBERT §4.2 names these two; Tang et al.'s
+    n-gram sampling, which keeps 1-5 words of a whole document, is off: ``p_ng=0``)."""
+
+    teacher: str | None = "auto"
+    augment_copies: int = 2
+    p_ng: float = 0.0
+
+
+# ==================================================================================================
+# Helpers
+# ==================================================================================================
+def teacher_columns(teacher_names: Sequence[str], teacher_multi: bool | None, label_names: Sequence[str],
+                    multi_label: bool, where: str) -> list[int]:
+    """Column order that maps the teacher's logits onto ``label_names``.
+
+    Returns
+    -------
+    list of int, length num_labels
+        ``teacher_logits[:, columns]`` follows ``label_names``.
+
+    Raises
+    ------
+    ConfigError
+        If the teacher is single-label for a multi-label task (or vice versa), or its labels differ.
+    """
+    if teacher_multi is not None and teacher_multi != multi_label:
+        task = "multi-label" if multi_label else "single-label"
+        kind = "multi" if teacher_multi else "single"
+        raise ConfigError(f"{where}: the teacher is {kind}-label but the data is {task}; train the "
+                          "teacher on the same data")
+    names = list(teacher_names)
+    if not names:
+        return list(range(len(label_names)))
+    if names == list(label_names):
+        return list(range(len(names)))
+    if sorted(names) != sorted(label_names):
+        missing = sorted(set(label_names) - set(names))
+        extra = sorted(set(names) - set(label_names))
+        raise ConfigError(f"{where}: the teacher's labels differ from the data's (missing {missing[:10]}, "
+                          f"extra {extra[:10]}); use a teacher trained on the same labels")
+    return [names.index(n) for n in label_names]
+
+
+def _tokenizer_source(teacher: str | None, tokenizer_path: str | None) -> str:
+    """Checkpoint whose WordPiece tokenizer (and embeddings) the student uses."""
+    from frugaltext.methods.bert import resolve_encoder_path
+
+    if teacher is not None and (Path(teacher) / "tokenizer_config.json").is_file():
+        return str(teacher)
+    return resolve_encoder_path(tokenizer_path)
+
+
+def _mask_token(teacher: str | None) -> str:
+    """The teacher tokenizer's mask token (read from its ``tokenizer_config.json``), else ``[MASK]``."""
+    if teacher is None:
+        return "[MASK]"
+    path = Path(teacher) / "tokenizer_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError:
+        config = {}
+    token = config.get("mask_token")
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) and token else "[MASK]"
+
+
+def _input_embeddings(path: str) -> torch.Tensor:
+    """Input embedding matrix (vocab_size, hidden) of a checkpoint.
+
+    Raises
+    ------
+    ModelLoadError
+        If the checkpoint has no loadable input embeddings.
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    import frugaltext.models.students  # noqa: F401
+
+    errors = []
+    for cls in (AutoModel, AutoModelForSequenceClassification):
+        try:
+            model = cls.from_pretrained(path)
+            return model.get_input_embeddings().weight.detach().clone()
+        except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as err:
+            errors.append(f"{cls.__name__}: {err}")
+    raise ModelLoadError(f"{path}: cannot read input embeddings ({'; '.join(errors)}); use "
+                         "embeddings='random'")
+
+
+# ==================================================================================================
+# The methods
+# ==================================================================================================
+class _StudentMethod(Method):
+    """Shared implementation of the ``student-*`` and ``distill-*`` methods (see the module docstring)."""
+
+    architecture: ClassVar[str] = "bilstm"
+    needs_teacher: ClassVar[bool] = False
+    control_name: ClassVar[str] = ""
+
+    def __init__(self, settings: StudentSettings | None = None, **overrides: Any) -> None:
+        super().__init__(settings, **overrides)
+        teacher = self.settings.teacher
+        if self.needs_teacher and teacher is None:
+            raise ConfigError(f"{self.name}: needs a teacher (a saved model directory, or 'auto' in "
+                              f"compare); to train the student without one use the method "
+                              f"{self.control_name!r}")
+        if not self.needs_teacher and teacher is not None:
+            raise ConfigError(f"{self.name} is the no-teacher control and takes no teacher (got "
+                              f"{teacher!r}); use the method {self.control_name!r} to distill")
+        self.model: Any = None
+        self.vocabulary: Any = None  # WordVocabulary or a transformers tokenizer
+        self.train_history: list[dict[str, Any]] = []
+        self._notes: dict[str, Any] = {}
+
+    # ---- tokenisation ---------------------------------------------------------------------------
+    def _build_tokenizer(self, texts: Sequence[str], mask_token: str) -> None:
+        from frugaltext.models.students import WordVocabulary
+
+        s = self.settings
+        if s.tokenizer == "word":
+            self.vocabulary = WordVocabulary.build(texts, min_freq=s.min_freq, max_size=s.max_vocab_size,
+                                                   mask_token=mask_token)
+        else:
+            from transformers import AutoTokenizer
+
+            self.vocabulary = AutoTokenizer.from_pretrained(_tokenizer_source(s.teacher, s.tokenizer_path))
+
+    @property
+    def _pad_token_id(self) -> int:
+        if self.settings.tokenizer == "word":
+            return self.vocabulary.pad_token_id
+        return int(self.vocabulary.pad_token_id or 0)
+
+    def _vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids (at most ``max_length``, at least one) of each text, without special tokens."""
+        s = self.settings
+        if s.tokenizer == "word":
+            return self.vocabulary.encode_batch(texts, s.max_length)
+        encoded = self.vocabulary(list(texts), add_special_tokens=False, truncation=True,
+                                  max_length=s.max_length, padding=False)["input_ids"]
+        unk = self.vocabulary.unk_token_id if self.vocabulary.unk_token_id is not None else self._pad_token_id
+        return [ids or [unk] for ids in encoded]
+
+    # ---- training -------------------------------------------------------------------------------
+    def _resolve_teacher(self) -> str | None:
+        teacher = self.settings.teacher
+        if teacher is None:
+            return None
+        if teacher == "auto":
+            raise ConfigError(f"{self.name}: teacher 'auto' means the bert model trained in the same "
+                              "`frugaltext compare` run; outside compare pass a directory: "
+                              "teacher=/path/to/model")
+        if not Path(teacher).is_dir():
+            raise ConfigError(f"{self.name}: teacher {teacher!r} is not a directory; pass a model directory "
+                              "written by `frugaltext train` / Method.save() or a Hugging Face checkpoint")
+        return teacher
+
+    def _transfer_set(self, data: Any, teacher: str | None, seed: int, mask_token: str
+                      ) -> tuple[list[str], list[Any], np.ndarray | None]:
+        """Texts, hard labels (``IGNORE_LABEL`` for augmented copies) and teacher logits (or None)."""
+        from frugaltext.data.augment import augment_texts
+        from frugaltext.training.hf import label_features
+        from frugaltext.training.teacher_cache import (
+            compute_teacher_logits,
+            default_cache_dir,
+            teacher_label_info,
+        )
+
+        s = self.settings
+        texts = list(data.train.texts)
+        labels = label_features(data.train.labels, data.multi_label)
+        if teacher is None:
+            return texts, labels, None
+        names, multi = teacher_label_info(teacher)
+        columns = teacher_columns(names, multi, data.label_names, data.multi_label, self.name)
+        if s.augment_copies:
+            started = time.perf_counter()
+            augmented = augment_texts(texts, n_copies=s.augment_copies, p_mask=s.p_mask, p_pos=s.p_pos,
+                                      p_ng=s.p_ng, seed=seed, mask_token=mask_token)
+            self._notes["augment_duration_s"] = time.perf_counter() - started
+            self._notes["n_augmented_docs"] = len(augmented)
+            unlabelled: Any = (np.full(data.num_labels, IGNORE_LABEL, dtype=np.float32) if data.multi_label
+                               else IGNORE_LABEL)
+            texts += augmented.texts
+            labels += [unlabelled] * len(augmented)
+        cache_dir = s.teacher_cache_dir if s.teacher_cache_dir is not None else default_cache_dir()
+        result = compute_teacher_logits(teacher, texts, cache_dir, s.teacher_batch_size, s.teacher_max_length)
+        if result.logits.shape[1] != data.num_labels:
+            raise ConfigError(f"{self.name}: the teacher gives {result.logits.shape[1]} logits per document "
+                              f"but the data has {data.num_labels} labels; use a teacher trained on the same "
+                              "labels")
+        self._notes.update({
+            "teacher_logits_duration_s": result.duration_s,
+            "teacher_logits_cached": result.cached,
+            "teacher_logits_compute_duration_s": result.compute_duration_s,
+            "teacher_logits_cache_file": None if result.path is None else str(result.path),
+        })
+        return texts, labels, result.logits[:, columns]
+
+    def _build_model(self, data: Any) -> None:
+        from frugaltext.models.students import (
+            StudentConfig,
+            StudentForSequenceClassification,
+            embeddings_from_teacher,
+        )
+
+        s = self.settings
+        config = StudentConfig(
+            architecture=self.architecture, vocab_size=self._vocab_size(), embedding_dim=s.embedding_dim,
+            hidden_size=s.hidden_size, max_length=s.max_length, dropout=s.dropout,
+            embed_dropout=s.embed_dropout, weight_drop=s.weight_drop, filter_sizes=list(s.filter_sizes),
+            n_filters=s.n_filters, pad_token_id=self._pad_token_id, distillation_loss=s.loss, alpha=s.alpha,
+            lam=s.lam, temperature=s.temperature, num_labels=data.num_labels, id2label=data.id2label,
+            label2id=data.label2id, problem_type=data.problem_type,
+        )
+        self.model = StudentForSequenceClassification(config)
+        if s.embeddings == "pretrained":
+            source = _tokenizer_source(s.teacher, s.tokenizer_path)
+            teacher_weight = _input_embeddings(source)
+            if teacher_weight.shape[0] != config.vocab_size:
+                raise ConfigError(f"{self.name}: the embeddings of {source} have {teacher_weight.shape[0]} "
+                                  f"rows but its tokenizer has {config.vocab_size} tokens")
+            with torch.no_grad():
+                self.model.embeddings.weight.copy_(embeddings_from_teacher(
+                    teacher_weight, s.embedding_dim, config.pad_token_id, fill=self.model.embeddings.weight))
+            self._notes["embeddings_from"] = source
+
+    def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> _StudentMethod:
+        """Build the transfer set and teacher logits, then train the student (see the module docstring)."""
+        from transformers import EarlyStoppingCallback, set_seed
+
+        from frugaltext.training.hf import (
+            is_main_process,
+            make_compute_metrics,
+            make_training_args,
+            train_with_trainer,
+            world_size,
+        )
+
+        s = self.settings
+        set_seed(seed)
+        self.label_names = data.label_names
+        self.multi_label = data.multi_label
+        self._notes = {"architecture": self.architecture, "teacher": s.teacher,
+                       "distillation_loss": s.loss if s.teacher else None, "tokenizer": s.tokenizer}
+        teacher = self._resolve_teacher()
+        mask_token = _mask_token(teacher)
+        texts, labels, logits = self._transfer_set(data, teacher, seed, mask_token)
+        self._notes["n_transfer_docs"] = len(texts)
+        self._build_tokenizer(data.train.texts, mask_token)
+        self._notes["vocab_size"] = self._vocab_size()
+        set_seed(seed)  # the same initial weights whatever the teacher step drew
+        self._build_model(data)
+
+        ids = self._encode(texts)
+        features = []
+        for i, (tokens, label) in enumerate(zip(ids, labels, strict=True)):
+            row: dict[str, Any] = {"input_ids": tokens, "labels": label}
+            if logits is not None:
+                row["teacher_logits"] = logits[i]
+            features.append(row)
+        train_ds = EncodedDataset(features)
+        eval_ds = None
+        if data.validation is not None and len(data.validation):
+            from frugaltext.training.hf import label_features
+
+            eval_ds = EncodedDataset([
+                {"input_ids": t, "labels": y}
+                for t, y in zip(self._encode(data.validation.texts),
+                                label_features(data.validation.labels, data.multi_label), strict=True)
+            ])
+        workdir = (Path(output_dir) / "checkpoints" if output_dir
+                   else Path(tempfile.mkdtemp(prefix="frugaltext-student-")))
+        evaluate = eval_ds is not None
+        args = make_training_args(
+            workdir, seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
+            learning_rate=s.learning_rate, weight_decay=0.0, warmup_ratio=0.0, evaluate_each_epoch=evaluate,
+            select_best=s.select_best, show_progress=s.show_progress,
+        )
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=s.learning_rate)
+        steps_per_epoch = max(1, math.ceil(math.ceil(len(train_ds) / world_size()) / s.batch_size))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch, gamma=s.lr_gamma)
+        callbacks = []
+        if evaluate and s.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
+        trainer = train_with_trainer(
+            self.model, train_ds, eval_ds, PadCollator(self._pad_token_id), args, meter,
+            compute_metrics=make_compute_metrics(self.label_names, self.multi_label), callbacks=callbacks,
+            optimizers=(optimizer, scheduler),
+        )
+        self.model = trainer.model
+        self.model.eval()
+        self.train_history = list(trainer.state.log_history)
+        self._notes["epochs_run"] = int(math.ceil(trainer.state.epoch or 0))
+        if trainer.state.best_model_checkpoint:
+            self._notes["best_checkpoint_step"] = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
+        if output_dir is None and is_main_process():
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self
+
+    # ---- inference ------------------------------------------------------------------------------
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise ModelLoadError(f"{self.name}: the model is not trained or loaded; call fit() or load() "
+                                 "first")
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Raw logits, shape ``(n_docs, num_labels)`` float32, batched by similar length."""
+        from frugaltext.training.hf import batched_logits
+
+        self._require_model()
+        return batched_logits(self.model, self._encode(texts), batch_size, self._pad_token_id)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Softmax (single-label) or sigmoid (multi-label) probabilities, shape ``(n_docs, num_labels)``."""
+        from frugaltext.training.hf import logits_to_proba
+
+        return logits_to_proba(self.predict_logits(texts, batch_size), self.multi_label)
+
+    # ---- cost -----------------------------------------------------------------------------------
+    def n_params(self) -> int:
+        """All parameters of the student (embeddings included)."""
+        self._require_model()
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
+        """Mean FLOPs of one forward pass and of one training step per document, each document alone at its
+        own length (:func:`frugaltext.cost.flops.count_flops`). Counted on a CPU copy of the model: on CPU the
+        packed LSTM runs as matrix products that the counter sees (cuDNN's fused LSTM it would count as 0).
+        The training step includes the teacher-logit input of a distilled student (the teacher's own cost is
+        in
+        ``cost_notes``)."""
+        from frugaltext.cost.flops import count_flops
+
+        self._require_model()
+        model = self.model
+        if next(model.parameters()).device.type != "cpu":
+            model = copy.deepcopy(model).cpu()
+        model.eval()
+        k = len(self.label_names)
+        forward, train = [], []
+        for ids in self._encode(texts):
+            inputs = {"input_ids": torch.tensor([ids]),
+                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+            forward.append(count_flops(model, inputs))
+            extra: dict[str, torch.Tensor] = {
+                "labels": torch.zeros(1, k) if self.multi_label else torch.zeros(1, dtype=torch.long)}
+            if self.settings.teacher is not None:
+                extra["teacher_logits"] = torch.zeros(1, k)
+            train.append(count_flops(model, {**inputs, **extra}, train_step=True))
+        return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
+
+    def cost_notes(self) -> dict[str, Any]:
+        """Architecture, teacher, transfer-set size, teacher-logit and augmentation durations (seconds)."""
+        return dict(self._notes)
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def _save(self, directory: Path) -> None:
+        from frugaltext.training.hf import is_main_process
+
+        self._require_model()
+        if not is_main_process():
+            return
+        self.model.save_pretrained(directory)
+        if self.settings.tokenizer == "word":
+            self.vocabulary.save(directory / WORD_VOCAB_FILE)
+        else:
+            self.vocabulary.save_pretrained(directory)
+        atomic_write_text(directory / INFO_FILE, json.dumps(self._notes, indent=2, default=str))
+
+    def _load(self, directory: Path) -> None:
+        from frugaltext.models.students import StudentForSequenceClassification, WordVocabulary
+
+        if not (directory / "config.json").is_file():
+            raise ModelLoadError(f"{directory}: config.json is missing; this is not a saved {self.name} "
+                                 "model")
+        self.model = StudentForSequenceClassification.from_pretrained(directory)
+        self.model.eval()
+        if self.model.config.architecture != self.architecture:
+            raise ModelLoadError(f"{directory}: holds a {self.model.config.architecture!r} student, not "
+                                 f"{self.architecture!r}")
+        if self.settings.tokenizer == "word":
+            self.vocabulary = WordVocabulary.load(directory / WORD_VOCAB_FILE)
+        else:
+            from transformers import AutoTokenizer
+
+            self.vocabulary = AutoTokenizer.from_pretrained(directory)
+        info = directory / INFO_FILE
+        if info.is_file():
+            self._notes = json.loads(info.read_text(encoding="utf-8"))
+
+
+@register
+class StudentBiLSTMMethod(_StudentMethod):
+    """BiLSTM (final states of both directions -> dense), hard labels only; control of ``distill-bilstm``."""
+
+    name = "student-bilstm"
+    Settings = StudentSettings
+    architecture = "bilstm"
+    control_name = "distill-bilstm"
+
+
+@register
+class DistillBiLSTMMethod(_StudentMethod):
+    """BiLSTM distilled with Mangalwedhekar's MSE loss; control: ``student-bilstm``."""
+
+    name = "distill-bilstm"
+    Settings = DistillSettings
+    architecture = "bilstm"
+    needs_teacher = True
+    control_name = "student-bilstm"
+
+
+@register
+class StudentBiLSTMAttnMethod(_StudentMethod):
+    """BiLSTM with attention on the hard labels only; control of ``distill-bilstm-attn``."""
+
+    name = "student-bilstm-attn"
+    Settings = StudentSettings
+    architecture = "bilstm_attn"
+    control_name = "distill-bilstm-attn"
+
+
+@register
+class DistillBiLSTMAttnMethod(_StudentMethod):
+    """BiLSTM with attention distilled with Mangalwedhekar's MSE loss; control: ``student-bilstm-attn``."""
+
+    name = "distill-bilstm-attn"
+    Settings = DistillSettings
+    architecture = "bilstm_attn"
+    needs_teacher = True
+    control_name = "student-bilstm-attn"
+
+
+@register
+class StudentCNNMethod(_StudentMethod):
+    """Kim CNN on the hard labels only; control of ``distill-cnn``."""
+
+    name = "student-cnn"
+    Settings = StudentSettings
+    architecture = "cnn"
+    control_name = "distill-cnn"
+
+
+@register
+class DistillCNNMethod(_StudentMethod):
+    """Kim CNN distilled with Mangalwedhekar's MSE loss; control: ``student-cnn``."""
+
+    name = "distill-cnn"
+    Settings = DistillSettings
+    architecture = "cnn"
+    needs_teacher = True
+    control_name = "student-cnn"
+
+
+@register
+class StudentLSTMRegMethod(_StudentMethod):
+    """LSTM_reg (Adhikari et al. 2019) on the hard labels only; control of ``distill-lstm-reg``."""
+
+    name = "student-lstm-reg"
+    Settings = RegLSTMStudentSettings
+    architecture = "lstm_reg"
+    control_name = "distill-lstm-reg"
+
+
+@register
+class DistillLSTMRegMethod(_StudentMethod):
+    """DocBERT's KD-LSTM_reg: KL loss over an augmented transfer set; control: ``student-lstm-reg``."""
+
+    name = "distill-lstm-reg"
+    Settings = RegLSTMDistillSettings
+    architecture = "lstm_reg"
+    needs_teacher = True
+    control_name = "student-lstm-reg"
+
+
+__all__ = [
+    "DistillBiLSTMAttnMethod",
+    "DistillBiLSTMMethod",
+    "DistillCNNMethod",
+    "DistillLSTMRegMethod",
+    "DistillSettings",
+    "RegLSTMDistillSettings",
+    "RegLSTMStudentSettings",
+    "StudentBiLSTMAttnMethod",
+    "StudentBiLSTMMethod",
+    "StudentCNNMethod",
+    "StudentLSTMRegMethod",
+    "StudentSettings",
+    "teacher_columns",
+]
