@@ -87,3 +87,8 @@ def test_multi_label_with_a_label_never_on_in_training(name, tmp_path):
     loaded = TfidfLinearClassifier.load(tmp_path)
     np.testing.assert_array_equal(loaded.predict(TOY_TEXTS), est.predict(TOY_TEXTS))
     assert not est.predict(TOY_TEXTS)[:, 4].any()
+    assert (est.predict_proba(TOY_TEXTS)[:, 4] < 0.5).all()  # probabilities agree with predict
+    from frugaltext.methods.base import probabilities_to_predictions
+
+    np.testing.assert_array_equal(probabilities_to_predictions(est.predict_proba(TOY_TEXTS), True),
+                                  est.predict(TOY_TEXTS))

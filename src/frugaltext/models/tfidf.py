@@ -89,6 +89,12 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Raw scores of shape (n_samples, n_classes) (a column for binary problems is expanded to two)."""
+        if self.multi_label_:
+            # from the stored coefficients: sklearn's constant predictor (a label never/always on in training)
+            # scores 0 = "undecided", which a 0.5 probability threshold would turn into "on" for every document
+            coef, intercept = self.coefficients()
+            features = self.pipeline_.named_steps["tfidf"].transform(list(X))
+            return np.asarray(features @ coef.T) + intercept
         scores = self.pipeline_.decision_function(list(X))
         if scores.ndim == 1:
             scores = np.stack([-scores, scores], axis=1) / 2
