@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+
+from frugaltext.cost.meter import CostMeter
+from frugaltext.errors import ConfigError
+from frugaltext.methods import get_method_class, load_model
+from tests.conftest import TOY_LABELS, TOY_TEXTS
+from tests.helpers import make_data
+
+FAST = dict(epochs=30, batch_size=8, learning_rate=1e-2, warmup_ratio=0.0, max_length=16, show_progress=False,
+            n_topics=4, nvdm_hidden=8, bow_min_df=1, nvdm_pretrain_epochs=3, nvdm_batch_size=8, n_top_words=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert_dir, tmp_path_factory):
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    meter = CostMeter()
+    method = get_method_class("topicbert")(model_name_or_path=str(tiny_bert_dir), n_partitions=2, **FAST)
+    method.fit(data, meter, seed=1, output_dir=tmp_path_factory.mktemp("tb-run"))
+    return method, meter, data
+
+
+def test_fit_records_epochs_learns_and_notes(trained):
+    method, meter, data = trained
+    assert len(meter.epoch_durations_s) == 30
+    assert (method.predict(TOY_TEXTS) == data.train.labels).mean() >= 0.75
+    proba = method.predict_proba(TOY_TEXTS)
+    assert proba.shape == (8, 4)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    notes = method.cost_notes()
+    assert notes["n_partitions"] == 2 and notes["partition_length"] == 8
+    assert notes["nvdm_pretrain_duration_s"] > 0 and notes["nvdm_pretrain_epochs_run"] == 3
+    assert notes["nvdm_perplexity"] > 1 and -1 <= notes["npmi"] <= 1
+    assert notes["mean_partitions_per_document"] == 1.0  # toy texts (<= 6 tokens) fit one partition of 6
+    assert method.model.config.problem_type == "single_label_classification"
+    json.dumps(notes)
+
+
+def test_partitions_are_averaged(trained):
+    from frugaltext.models.topicbert import combine_partitions
+    from frugaltext.training.hf import logits_to_proba
+
+    method, _, _ = trained
+    long_text = " ".join(TOY_TEXTS[:3])  # 15 tokens -> 2 partitions of 6
+    logits, doc_index = method.predict_partition_logits([long_text, TOY_TEXTS[0]])
+    assert doc_index.tolist() == [0, 0, 1]
+    expected = combine_partitions(logits_to_proba(logits, False), doc_index, 2)
+    np.testing.assert_allclose(method.predict_proba([long_text, TOY_TEXTS[0]]), expected, rtol=1e-6)
+    np.testing.assert_allclose(method.predict_proba([long_text, TOY_TEXTS[0]], batch_size=1), expected,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    method, _, _ = trained
+    method.save(tmp_path / "tb")
+    assert (tmp_path / "tb" / "bow_vocabulary.json").is_file() and (tmp_path / "tb" / "topics.txt").is_file()
+    loaded = load_model(tmp_path / "tb")
+    assert type(loaded) is type(method) and loaded.label_names == method.label_names
+    np.testing.assert_array_equal(loaded.predict_proba(TOY_TEXTS), method.predict_proba(TOY_TEXTS))
+    assert loaded.cost_notes()["nvdm_perplexity"] == method.cost_notes()["nvdm_perplexity"]
+
+
+def test_flops_and_params(trained):
+    method, _, _ = trained
+    short, long_ = TOY_TEXTS[0], " ".join(TOY_TEXTS[:3])
+    f_short = method.flops_per_document([short])
+    f_long = method.flops_per_document([long_])
+    # the long document runs as two partitions of at most 8 tokens each
+    assert f_long["flops"] > f_short["flops"]
+    assert f_short["flops_train_step"] > 2 * f_short["flops"]
+    assert method.cost_notes()["flops_nvdm_per_document"] > 0
+    total = sum(p.numel() for p in method.model.parameters())
+    nvdm = method.model.nvdm
+    unused = sum(p.numel() for m in (nvdm.decoder, nvdm.to_logvar) for p in m.parameters())
+    assert method.n_params() == total - unused
+
+
+def test_multi_label(tiny_bert_dir):
+    labels = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"],
+              ["interest", "trade"]]
+    data = make_data(TOY_TEXTS, labels, multi_label=True)
+    method = get_method_class("topicbert")(model_name_or_path=str(tiny_bert_dir), **{**FAST, "epochs": 2})
+    method.fit(data, CostMeter())
+    assert method.model.config.problem_type == "multi_label_classification"
+    proba = method.predict_proba(TOY_TEXTS)
+    assert proba.shape == (8, 5) and ((proba >= 0) & (proba <= 1)).all()
+    np.testing.assert_array_equal(method.predict(TOY_TEXTS), (proba >= 0.5).astype(int))
+
+
+def test_topic_lr_factor_scales_the_nvdm_learning_rate(tiny_bert_dir, tmp_path):
+    from frugaltext.models.nvdm import NVDM, BowVocabulary, NVDMConfig
+    from frugaltext.models.topicbert import TopicBertForSequenceClassification
+    from frugaltext.training.hf import make_training_args
+
+    method = get_method_class("topicbert")(model_name_or_path=str(tiny_bert_dir), learning_rate=1e-3,
+                                           topic_lr_factor=10.0)
+    vocab = BowVocabulary().fit(TOY_TEXTS)
+    model = TopicBertForSequenceClassification.from_encoder_and_nvdm(
+        tiny_bert_dir, NVDM(NVDMConfig(vocab_size=len(vocab), hidden_size=8, n_topics=4)), vocab, num_labels=4)
+    args = make_training_args(tmp_path, seed=0, epochs=1, batch_size=8, learning_rate=1e-3)
+    optimizer = method._optimizer(model, args)
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, param in model.named_parameters():
+        assert lr_of[id(param)] == pytest.approx(1e-2 if name.startswith("nvdm.") else 1e-3), name
+    assert get_method_class("topicbert")()._optimizer(model, args) is None  # factor 1: the Trainer's default
+
+
+def test_bad_settings():
+    with pytest.raises(ConfigError, match="alpha must be in"):
+        get_method_class("topicbert")(alpha=2.0)
+    with pytest.raises(ConfigError, match="not enough for 2 special tokens"):
+        get_method_class("topicbert")(max_length=16, n_partitions=8)
