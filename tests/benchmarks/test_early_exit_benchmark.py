@@ -1,0 +1,173 @@
+"""Helpers of benchmarks/early_exit.py: schedules, summaries, merging, and the measured settings' bookkeeping.
+
+No timing is asserted: only structure (which settings ran how often) and the deterministic columns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TOY_LABELS, TOY_TEXTS
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "early_exit.py"
+_spec = importlib.util.spec_from_file_location("benchmarks_early_exit", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench
+_spec.loader.exec_module(bench)
+
+
+@pytest.mark.parametrize(
+    ("data", "slug"),
+    [
+        ("r8", "r8"),
+        ("../shared/data/sst2", "sst2"),
+        ("/work/shared/data/sst2/", "sst2"),
+        ("My Data", "my_data"),
+    ],
+)
+def test_dataset_slug(data, slug):
+    assert bench.dataset_slug(data) == slug
+
+
+def test_dataset_slug_rejects_empty():
+    with pytest.raises(ValueError, match="pass --output explicitly"):
+        bench.dataset_slug("/")
+
+
+def test_interleaved_schedule_rotates_and_balances():
+    names = ["full", "s0", "cal"]
+    order = bench.interleaved_schedule(names, 3)
+    assert order == ["full", "s0", "cal", "s0", "cal", "full", "cal", "full", "s0"]
+    for name in names:
+        assert order.count(name) == 3
+        # each setting takes each position of a round once
+        assert sorted(order[r * 3 : r * 3 + 3].index(name) for r in range(3)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("names", "repeats"), [([], 1), (["a", "a"], 2), (["a"], 0)])
+def test_interleaved_schedule_rejects_bad_input(names, repeats):
+    with pytest.raises(ValueError):
+        bench.interleaved_schedule(names, repeats)
+
+
+def test_summarize_throughputs_takes_median():
+    out = bench.summarize_throughputs([10.0, 30.0, 20.0])
+    assert out["throughput_docs_per_s"] == 20.0
+    assert (out["throughput_docs_per_s_min"], out["throughput_docs_per_s_max"]) == (10.0, 30.0)
+    assert out["throughput_docs_per_s_samples"] == [10.0, 30.0, 20.0]
+    with pytest.raises(ValueError, match="finite and > 0"):
+        bench.summarize_throughputs([1.0, float("inf")])
+    with pytest.raises(ValueError):
+        bench.summarize_throughputs([])
+
+
+def test_speedup_and_retention():
+    assert bench.speedup_ratio(50.0, 20.0) == pytest.approx(2.5)
+    assert bench.retention_percent(0.891, 0.9) == pytest.approx(99.0)
+    with pytest.raises(ValueError, match="reference_throughput"):
+        bench.speedup_ratio(1.0, 0.0)
+    with pytest.raises(ValueError, match="reference macro-F1"):
+        bench.retention_percent(0.5, 0.0)
+
+
+def test_comparison_summary_is_relative_to_full_depth():
+    settings = {
+        "full_depth": {"macro_f1": 0.9, "flops": 3e9, "throughput_docs_per_s_batch32": 20.0,
+                       "throughput_docs_per_s_batch1": 10.0},
+        "calibrated_entropy": {"macro_f1": 0.9 * 0.995, "flops": 1e9, "throughput_docs_per_s_batch32": 45.0,
+                               "throughput_docs_per_s_batch1": 30.0},
+    }
+    out = bench.comparison_summary(settings)
+    assert out["full_depth"]["speedup"] == 1.0 and out["full_depth"]["retention"] == pytest.approx(100.0)
+    cal = out["calibrated_entropy"]
+    assert cal["speedup"] == cal["speedup_batch32"] == pytest.approx(2.25)
+    assert cal["speedup_batch1"] == pytest.approx(3.0)
+    assert cal["retention"] == pytest.approx(99.5)
+    assert cal["flops_speedup"] == pytest.approx(3.0)
+    assert "speedup" not in settings["calibrated_entropy"]  # inputs are not modified
+    with pytest.raises(ValueError, match="reference setting 'full_depth' is missing"):
+        bench.comparison_summary({"x": settings["full_depth"]})
+
+
+def _row(rule, value, **extra):
+    return {
+        "rule": rule,
+        "entropy_threshold": value if rule == "entropy" else None,
+        "patience": value if rule == "patience" else None,
+        "macro_f1": 0.5,
+        "flops": 1e9,
+        **extra,
+    }
+
+
+def test_merge_curve_rows_joins_timing_columns():
+    a = [
+        _row("entropy", 0.0, throughput_docs_per_s_batch32=10.0),
+        _row("patience", 2, throughput_docs_per_s_batch32=12.0),
+    ]
+    b = [
+        _row("patience", 2, throughput_docs_per_s_batch1=3.0),
+        _row("entropy", 0.0, throughput_docs_per_s_batch1=2.0),
+    ]
+    merged = bench.merge_curve_rows(a, b)
+    assert [r["throughput_docs_per_s_batch1"] for r in merged] == [2.0, 3.0]
+    assert [r["throughput_docs_per_s_batch32"] for r in merged] == [10.0, 12.0]
+
+
+def test_merge_curve_rows_rejects_disagreement():
+    with pytest.raises(ValueError, match="same settings"):
+        bench.merge_curve_rows([_row("entropy", 0.0)], [_row("entropy", 0.05)])
+    other = _row("entropy", 0.0)
+    other["macro_f1"] = 0.6
+    with pytest.raises(ValueError, match="macro_f1 differs"):
+        bench.merge_curve_rows([_row("entropy", 0.0)], [other])
+
+
+def test_setting_kwargs():
+    assert bench.setting_kwargs({"rule": "none"}) == {"exit_rule": "none"}
+    assert bench.setting_kwargs(_row("entropy", 0.25)) == {"exit_rule": "entropy", "entropy_threshold": 0.25}
+    assert bench.setting_kwargs(_row("patience", 3)) == {"exit_rule": "patience", "patience": 3}
+
+
+def test_measure_settings_matches_offline_curve(tiny_bert4_dir):
+    """Real batched runs give the exits, macro-F1 and FLOPs of the offline simulation; every setting is
+    timed `repeats` times at each batch size; batch 1 uses the stated subset."""
+    from frugaltext.methods.early_exit import EarlyExitMethod
+    from frugaltext.models.early_exit import early_exit_curve
+
+    method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
+    names = sorted(set(TOY_LABELS))
+    method.label_names, method.multi_label = tuple(names), False
+    method._build(len(names), dict(enumerate(names)), False)
+    method.model.eval()
+    labels = np.array([names.index(y) for y in TOY_LABELS])
+    settings = {
+        "full_depth": {"rule": "none"},
+        "entropy_s1": {"rule": "entropy", "entropy_threshold": 1.0},
+        "patience_2": {"rule": "patience", "patience": 2},
+    }
+    out = bench.measure_settings(method, TOY_TEXTS, labels, settings, batch1_docs=3, repeats=2)
+    assert set(out) == set(settings)
+    assert out["full_depth"]["exit_layer_histogram"] == [0, 0, 0, 8]
+    assert out["entropy_s1"]["exit_layer_histogram"] == [8, 0, 0, 0]
+    curve = early_exit_curve(method.model, TOY_TEXTS, labels, method.tokenizer, max_length=16,
+                             entropy_grid=[1.0], patience_grid=[2], measure=False)
+    simulated = {(r["rule"], r["entropy_threshold"], r["patience"]): r for r in curve}
+    for name in ("entropy_s1", "patience_2"):
+        row = out[name]
+        sim = simulated[(row["rule"], row["entropy_threshold"], row["patience"])]
+        assert row["macro_f1"] == pytest.approx(sim["macro_f1"])
+        assert row["mean_exit_layer"] == pytest.approx(sim["mean_exit_layer"])
+        assert row["flops"] == pytest.approx(sim["flops"])
+    for row in out.values():
+        assert len(row["throughput_docs_per_s_batch32_samples"]) == 2
+        assert len(row["throughput_docs_per_s_batch1_samples"]) == 2
+        assert (row["n_timed_docs_batch32"], row["n_timed_docs_batch1"]) == (8, 3)
+        assert sum(row["exit_layer_histogram"]) == 8
+        assert row["n_exit_mismatch_batch32"] == 0  # the timed dynamic runs exit where simulated
+    assert out["entropy_s1"]["flops"] < out["full_depth"]["flops"]
