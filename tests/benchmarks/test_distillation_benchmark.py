@@ -1,0 +1,116 @@
+"""Helpers of benchmarks/distillation.py: names, schedules, summaries, targets and the markdown table.
+
+No timing is asserted: only structure and the deterministic arithmetic of the summary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "distillation.py"
+_spec = importlib.util.spec_from_file_location("benchmarks_distillation", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench
+_spec.loader.exec_module(bench)
+
+TEACHER = {"method": "bert", "seed": 0, "macro_f1": 0.80, "accuracy": 0.90, "n_params": 1000}
+
+
+def _run(method: str, seed: int, f1: float, acc: float = 0.5, n_params: int = 10) -> dict:
+    arch = method.split("-", 1)[1]
+    return {"method": method, "architecture": arch, "seed": seed, "macro_f1": f1, "accuracy": acc,
+            "n_params": n_params}
+
+
+def _runs() -> dict:
+    records = [
+        _run("distill-cnn", 0, 0.76), _run("distill-cnn", 1, 0.78),
+        _run("student-cnn", 0, 0.70), _run("student-cnn", 1, 0.74),
+        _run("distill-bilstm", 0, 0.60, n_params=20),
+        _run("student-bilstm", 0, 0.64, n_params=20),
+    ]
+    return {bench.run_key(r["method"], r["seed"]): r for r in records}
+
+
+@pytest.mark.parametrize(("data", "slug"), [("r8", "r8"), ("/work/shared/data/sst2/", "sst2"),
+                                            ("My Data", "my_data")])
+def test_dataset_slug(data, slug):
+    assert bench.dataset_slug(data) == slug
+
+
+def test_dataset_slug_refuses_empty():
+    with pytest.raises(ValueError, match="pass --output"):
+        bench.dataset_slug("///")
+
+
+def test_method_names_and_unknown_architecture():
+    assert bench.method_names("lstm-reg") == ("distill-lstm-reg", "student-lstm-reg")
+    with pytest.raises(ValueError, match="unknown student 'gru'"):
+        bench.method_names("gru")
+
+
+def test_interleaved_schedule_rotates_and_counts():
+    order = bench.interleaved_schedule(["a", "b", "c"], 3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    with pytest.raises(ValueError):
+        bench.interleaved_schedule(["a", "a"], 1)
+    with pytest.raises(ValueError):
+        bench.interleaved_schedule(["a"], 0)
+
+
+def test_summarize_means_retention_ratio_speedup_and_delta():
+    throughput = {"teacher": {"b32": 10.0, "b1": 5.0}, "distill-cnn": {"b32": 300.0, "b1": 50.0},
+                  "student-cnn": {"b32": 150.0, "b1": 100.0}}
+    rows = bench.summarize(_runs(), TEACHER, throughput, ["bilstm", "cnn"])
+    assert [r["method"] for r in rows] == ["distill-bilstm", "student-bilstm", "distill-cnn", "student-cnn"]
+    cnn = rows[2]
+    assert cnn["n_seeds"] == 2 and cnn["seeds"] == [0, 1]
+    assert cnn["macro_f1_mean"] == pytest.approx(0.77)
+    assert cnn["macro_f1_std"] == pytest.approx(0.0141421356, rel=1e-6)
+    assert cnn["retention_mean"] == pytest.approx(96.25)
+    assert cnn["n_params_ratio"] == pytest.approx(100.0)
+    assert cnn["speedup"] == pytest.approx(30.0) and cnn["speedup_b1"] == pytest.approx(10.0)
+    assert cnn["delta_macro_f1_vs_control"] == pytest.approx(5.0) and cnn["delta_seeds"] == [0, 1]
+    bilstm = rows[0]
+    assert bilstm["macro_f1_std"] == 0.0 and bilstm["speedup"] is None  # one seed; not timed
+
+
+def test_delta_is_paired_over_common_seeds():
+    runs = _runs()
+    runs[bench.run_key("distill-bilstm", 1)] = _run("distill-bilstm", 1, 0.90, n_params=20)
+    rows = bench.summarize(runs, TEACHER, None, ["bilstm"])
+    assert rows[0]["macro_f1_mean"] == pytest.approx(0.75)
+    assert rows[0]["delta_macro_f1_vs_control"] == pytest.approx(-4.0) and rows[0]["delta_seeds"] == [0]
+
+
+def test_check_targets_reports_shortfalls():
+    rows = bench.summarize(_runs(), TEACHER, {"teacher": {"b32": 10.0, "b1": 5.0},
+                                               "distill-cnn": {"b32": 150.0, "b1": 1.0}}, ["bilstm", "cnn"])
+    targets = bench.check_targets(rows)
+    assert targets["distilled_ge_control"]["cnn"]["met"] is True
+    assert targets["distilled_ge_control"]["bilstm"]["met"] is False
+    assert targets["best_distilled_retention"] == {"method": "distill-cnn", "retention": pytest.approx(96.25),
+                                                   "met": True}
+    assert targets["speedup_b32_ge_20"]["distill-cnn"] == {"speedup": pytest.approx(15.0), "met": False}
+    assert targets["speedup_b32_ge_20"]["student-cnn"]["met"] is None
+
+
+def test_markdown_table_has_teacher_and_student_rows(tmp_path):
+    result = {
+        "settings": {"data": "r8"}, "command": "python benchmarks/distillation.py --data r8",
+        "machine": {"cpu_model": "cpu", "cpu_count": 2, "torch_num_threads": 1, "load_average_start": None},
+        "dataset_sizes": {"train": 4, "validation": 2, "test": 2}, "teacher": TEACHER,
+        "throughput": {"median": {"teacher": {"b32": 10.0, "b1": 5.0}}}, "runs": _runs(), "status": "running",
+    }
+    bench.refresh(result, ["bilstm", "cnn"])
+    text = bench.markdown_table(result)
+    assert "| teacher (bert) | 0 | 80.00 | 90.00 | 100 |" in text
+    assert "| distill-cnn | 0,1 | 77.00 ± 1.41 |" in text
+    assert "+5.00" in text and "Status: running" in text
+    out = tmp_path / "distillation_r8.json"
+    bench.write_result(out, result)
+    assert out.is_file() and out.with_suffix(".md").read_text(encoding="utf-8") == text
