@@ -36,7 +36,7 @@ def _runs() -> dict:
     return {bench.run_key(r["method"], r["seed"]): r for r in records}
 
 
-@pytest.mark.parametrize(("data", "slug"), [("r8", "r8"), ("/work/shared/data/sst2/", "sst2"),
+@pytest.mark.parametrize(("data", "slug"), [("r8", "r8"), ("../shared/data/sst2/", "sst2"),
                                             ("My Data", "my_data")])
 def test_dataset_slug(data, slug):
     assert bench.dataset_slug(data) == slug

@@ -26,7 +26,7 @@ _spec.loader.exec_module(bench)
     [
         ("r8", "r8"),
         ("../shared/data/sst2", "sst2"),
-        ("/work/shared/data/sst2/", "sst2"),
+        ("../shared/data/sst2/", "sst2"),
         ("My Data", "my_data"),
     ],
 )

@@ -1,7 +1,7 @@
 """Early exit for any BERT-family encoder: a classifier after every layer, and per-document exits.
 
 The model follows Mei (2020), *How to design a sustainably accurate and fast model for text classification
-tasks* (``/work/shared/papers/early-exit-mei2020.md``): a backbone (embeddings, L Transformer layers, a final
+tasks* (``../shared/papers/early-exit-mei2020.md``): a backbone (embeddings, L Transformer layers, a final
 classifier) plus one "student" classifier after each layer (§3.1). It is trained either jointly (every
 classifier on the labels, each layer's loss weighted by its depth as in PABEE; Zhou et al. 2020) or in two
 stages (the backbone first, then the students by self-distillation towards the final classifier, §3.2; as in
