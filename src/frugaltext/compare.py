@@ -113,7 +113,7 @@ class CompareConfig:
     cost : dict
         Fields of :class:`~frugaltext.cost.meter.CostSettings` (e.g. ``latency_n_docs``).
     keep_checkpoints : bool, default False
-        Keep the per-run work directories (``<output>/work/<method>-seed<k>/``: trainer checkpoints) after a
+        Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each: trainer checkpoints) after a
         run has finished; by default they are deleted once the model is saved.
     preset : str or None
         Name of the preset the configuration started from (recorded in ``config.yaml``).
