@@ -22,11 +22,12 @@ from frugaltext.errors import ConfigError, ModelLoadError
 from frugaltext.methods.base import Method, register
 from frugaltext.training.hf import (
     batched_logits,
-    is_main_process,
     label_features,
+    load_checkpoint,
     logits_to_proba,
     make_compute_metrics,
     make_training_args,
+    save_checkpoint,
     train_with_trainer,
 )
 
@@ -255,15 +256,9 @@ class BertMethod(Method):
     # ------------------------------------------------------------------------------------------------
     def _save(self, directory: Path) -> None:
         self._require_model()
-        if is_main_process():
-            self.model.save_pretrained(directory)
-            self.tokenizer.save_pretrained(directory)
+        save_checkpoint(self.model, self.tokenizer, directory)
 
     def _load(self, directory: Path) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        if not (directory / "config.json").is_file():
-            raise ModelLoadError(f"{directory}: config.json is missing; this is not a saved bert model")
-        self.tokenizer = AutoTokenizer.from_pretrained(directory)
-        self.model = AutoModelForSequenceClassification.from_pretrained(directory)
-        self.model.eval()
+        self.model, self.tokenizer = load_checkpoint(directory, AutoModelForSequenceClassification, "bert")

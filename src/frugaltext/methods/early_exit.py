@@ -38,7 +38,8 @@ from frugaltext.models.early_exit import (
     train_step_flops,
 )
 from frugaltext.training.hf import (
-    is_main_process,
+    load_checkpoint,
+    save_checkpoint,
     label_features,
     logits_to_proba,
     make_compute_metrics,
@@ -513,15 +514,7 @@ class EarlyExitMethod(Method):
     # ------------------------------------------------------------------------------------------------
     def _save(self, directory: Path) -> None:
         self._require_model()
-        if is_main_process():
-            self.model.save_pretrained(directory)
-            self.tokenizer.save_pretrained(directory)
+        save_checkpoint(self.model, self.tokenizer, directory)
 
     def _load(self, directory: Path) -> None:
-        from transformers import AutoTokenizer
-
-        if not (directory / "config.json").is_file():
-            raise ModelLoadError(f"{directory}: config.json is missing; this is not a saved early-exit model")
-        self.tokenizer = AutoTokenizer.from_pretrained(directory)
-        self.model = EarlyExitForSequenceClassification.from_pretrained(directory)
-        self.model.eval()
+        self.model, self.tokenizer = load_checkpoint(directory, EarlyExitForSequenceClassification, "early-exit")

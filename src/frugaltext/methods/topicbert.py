@@ -31,8 +31,10 @@ from frugaltext.training.hf import (
     batched_logits,
     is_main_process,
     label_features,
+    load_checkpoint,
     logits_to_proba,
     make_training_args,
+    save_checkpoint,
     train_with_trainer,
 )
 
@@ -417,24 +419,18 @@ class TopicBertMethod(Method):
         if not is_main_process():
             return
         self.model.bow_vocabulary = self.vocab
-        self.model.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
+        save_checkpoint(self.model, self.tokenizer, directory)
         atomic_write_text(directory / NOTES_FILE, json.dumps(self.notes, indent=2, default=str))
         if self.topics:
             lines = [f"topic {k + 1}: {' '.join(words)}" for k, words in enumerate(self.topics)]
             atomic_write_text(directory / "topics.txt", "\n".join(lines) + "\n")
 
     def _load(self, directory: Path) -> None:
-        from transformers import AutoTokenizer
-
         from frugaltext.models.topicbert import TopicBertForSequenceClassification
 
-        for name in ("config.json", "bow_vocabulary.json"):
-            if not (directory / name).is_file():
-                raise ModelLoadError(f"{directory}: {name} is missing; this is not a saved topicbert model")
-        self.tokenizer = AutoTokenizer.from_pretrained(directory)
-        self.model = TopicBertForSequenceClassification.from_pretrained(directory)
-        self.model.eval()
+        self.model, self.tokenizer = load_checkpoint(
+            directory, TopicBertForSequenceClassification, "topicbert", required=("config.json", "bow_vocabulary.json")
+        )
         self.vocab = self.model.bow_vocabulary
         notes_path = directory / NOTES_FILE
         self.notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else {}

@@ -244,3 +244,37 @@ def label_features(labels: np.ndarray, multi_label: bool) -> list[Any]:
     if multi_label:
         return [row.astype(np.float32) for row in labels]
     return [int(v) for v in labels]
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer: Any, directory: Path) -> bool:
+    """Write ``model`` and ``tokenizer`` with ``save_pretrained`` into ``directory``, on the main process only.
+
+    Returns True when this process wrote the files (rank 0, or not distributed).
+    """
+    if not is_main_process():
+        return False
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return True
+
+
+def load_checkpoint(directory: Path, model_class: Any, method_name: str,
+                    required: Sequence[str] = ("config.json",)) -> tuple[torch.nn.Module, Any]:
+    """Load ``(model, tokenizer)`` written by :func:`save_checkpoint`; the model is put in eval mode.
+
+    Raises
+    ------
+    ModelLoadError
+        If a file in ``required`` is missing from ``directory``.
+    """
+    from transformers import AutoTokenizer
+
+    from frugaltext.errors import ModelLoadError
+
+    for name in required:
+        if not (Path(directory) / name).is_file():
+            raise ModelLoadError(f"{directory}: {name} is missing; this is not a saved {method_name} model")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = model_class.from_pretrained(directory)
+    model.eval()
+    return model, tokenizer
