@@ -56,7 +56,7 @@ ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg")
 TEACHER = "teacher"
 #: Settings that must agree between a run and the JSON it resumes.
 RESUME_KEYS = ("data", "max_train_docs", "max_test_docs", "epochs", "n_copies", "student_max_length",
-               "teacher")
+               "teacher", "student_settings")
 
 
 # ==================================================================================================
@@ -407,6 +407,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--b32-docs", type=int, default=256, help="test documents timed at batch 32")
     p.add_argument("--b1-docs", type=int, default=64, help="test documents timed at batch 1")
     p.add_argument("--repeats", type=int, default=3, help="interleaved throughput repeats (median kept)")
+    p.add_argument("--student-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a student setting for every student and control, e.g. tokenizer=wordpiece "
+                        "embeddings=pretrained (value parsed as YAML); repeat for several")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--work-dir", default=None,
                    help="trained teacher, seed-0 students and teacher-logit cache (default runs/distillation/<data>)")
@@ -414,9 +417,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_student_settings(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["tokenizer=wordpiece", "epochs=10"]`` -> ``{"tokenizer": "wordpiece", "epochs": 10}``.
+
+    Raises
+    ------
+    SystemExit
+        A pair without ``=`` or with an empty key.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--student-setting {pair!r}: expected KEY=VALUE, e.g. tokenizer=wordpiece")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run (or resume) the benchmark; returns the result dict that was written."""
     args = parse_args(argv)
+    student_settings = parse_student_settings(args.student_setting)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -448,12 +471,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "students": list(args.students), "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
         "b32_docs": args.b32_docs, "b1_docs": args.b1_docs, "repeats": args.repeats,
         "threads": args.threads, "teacher_cache_dir": str(cache_dir), "work_dir": str(work),
+        "student_settings": student_settings,
         "student_defaults": "method defaults (embedding 64, hidden 64, Adam 1e-3, StepLR 0.9, best epoch "
                             "by validation macro-F1, early stopping patience 5) except the overrides above",
     }
     if output.is_file():
         result = json.loads(output.read_text(encoding="utf-8"))
         old = result.get("settings", {})
+        old.setdefault("student_settings", {})
         differ = {k: (old.get(k), settings[k]) for k in RESUME_KEYS if old.get(k) != settings[k]}
         if differ:
             raise SystemExit(f"{output} holds runs made with other settings {differ}; pass another --output "
@@ -511,7 +536,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     if seed == seed0 and (model_dir / "config.json").is_file():
                         seed0_models[method] = load_model(model_dir)
                     continue
-                overrides: dict[str, Any] = {"show_progress": False, "teacher_cache_dir": str(cache_dir)}
+                overrides: dict[str, Any] = {"show_progress": False, "teacher_cache_dir": str(cache_dir),
+                                             **student_settings}
                 if method.startswith("distill-"):
                     overrides["teacher"] = str(teacher_dir)
                     if arch == "lstm-reg" and args.n_copies is not None:

@@ -444,6 +444,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="saved model to reuse, or where to save the trained one; "
                         "default runs/early_exit_<data>_<training-mode>")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for training and timing (default: torch's, = cores)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats (median kept)")
     p.add_argument("--batch1-docs", type=int, default=200, help="test documents timed at batch 1")
     p.add_argument("--curve-batch32-docs", type=int, default=None,
@@ -468,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     from frugaltext.data import load_data
     from frugaltext.methods.base import atomic_write_text
     from frugaltext.models.early_exit import calibrate, collect_exit_logits, early_exit_curve

@@ -12,6 +12,7 @@ from frugaltext.compare import (
     CompareConfig,
     config_hash,
     load_preset,
+    method_settings,
     order_methods,
     parse_overrides,
     read_results,
@@ -342,3 +343,25 @@ def test_frugaltext_compare_is_callable_after_the_submodule_import(tmp_path):
     )
     assert result.ran == ["test-majority-seed0"] and (tmp_path / "api" / "table.md").is_file()
     assert frugaltext.CompareConfig is CompareConfig
+
+
+def test_method_variants_run_with_merged_settings_and_their_own_rows(tmp_path):
+    data = _toy_dir(tmp_path)
+    FIT_CALLS.clear()
+    cfg = _config(tmp_path, data, methods="test-keyword,test-keyword@rough",
+                  **{"test-keyword.epochs": "3", "test-keyword@rough.smoothing": "50"})
+    assert method_settings("test-keyword@rough", cfg.settings) == {"epochs": 3, "smoothing": 50.0}
+    result = run_compare(cfg, progress=False)
+    assert result.ran == ["test-keyword-seed0", "test-keyword@rough-seed0"]
+    rows = {r["method"]: r for r in read_results(tmp_path / "out" / "results.json")}
+    assert rows["test-keyword"]["settings"]["smoothing"] == 1.0
+    assert rows["test-keyword@rough"]["settings"]["smoothing"] == 50.0
+    assert rows["test-keyword@rough"]["settings"]["epochs"] == 3  # inherited from the base method
+    assert (tmp_path / "out" / "models" / "test-keyword@rough-seed0").is_dir()
+    assert "test-keyword@rough" in (tmp_path / "out" / "table.md").read_text()
+
+
+@pytest.mark.parametrize("bad", ["test-keyword@", "@rough", "test-keyword@a@b", "test-keyword@a b"])
+def test_bad_variant_names_are_clear_errors(tmp_path, bad):
+    with pytest.raises(ConfigError, match="bad method variant"):
+        _config(tmp_path, _toy_dir(tmp_path), methods=bad)

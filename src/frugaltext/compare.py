@@ -26,6 +26,12 @@ Presets (``src/frugaltext/presets/<name>.yaml``) and config files have the same 
 :class:`CompareConfig` at the top level, method settings under ``settings: {<method>: {<field>: value}}``
 and cost-meter settings (:class:`~frugaltext.cost.meter.CostSettings`) under ``cost:``. On the command line
 the same keys are written ``--max-train-docs 500``, ``--bert.epochs 3`` and ``--cost.latency-n-docs 16``.
+
+A method may be listed several times under different settings as *variants*, ``<method>@<label>``: the
+variant ``topicbert@p2`` runs ``topicbert`` with the settings of ``topicbert`` updated by those of
+``topicbert@p2`` (``settings: {topicbert@p2: {n_partitions: 2}}``); its rows, model folders, table rows and
+plot points carry the variant name. This is how one comparison holds TopicBERT-N, N/2, N/4 and N/8 (Table 3
+of Chaudhary et al. 2020) or ``bert`` with fixed and with dynamic padding.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ logger = logging.getLogger("frugaltext.compare")
 __all__ = [
     "CompareConfig",
     "CompareResult",
+    "base_method",
+    "method_settings",
     "PRESETS",
     "config_hash",
     "load_preset",
@@ -74,6 +82,9 @@ PRESETS = ("quick", "paper")
 
 #: Methods whose ``teacher`` setting may be ``"auto"``: the ``bert`` model of the same seed in the same run.
 TEACHER_METHOD = "bert"
+
+#: Separator between a method and a variant label: ``topicbert@p2``.
+VARIANT_SEPARATOR = "@"
 
 _RESULTS_JSON = "results.json"
 _RESULTS_CSV = "results.csv"
@@ -157,6 +168,8 @@ class CompareConfig:
             )
         if len(set(methods)) != len(methods):
             raise ConfigError(f"compare: methods lists a method twice: {list(methods)}")
+        for name in methods:
+            _check_variant_name(name)
         object.__setattr__(self, "methods", tuple(methods))
         for name in ("seeds",):
             value = getattr(self, name)
@@ -518,16 +531,44 @@ def _coerce_setting(value: Any, default: Any) -> Any:
     return value
 
 
+def base_method(name: str) -> str:
+    """The registered method of a method or variant name: ``"topicbert@p2"`` -> ``"topicbert"``."""
+    return name.split(VARIANT_SEPARATOR, 1)[0]
+
+
+def method_settings(name: str, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Configured settings of a method or variant: the base method's, updated by the variant's own.
+
+    >>> method_settings("topicbert@p2", {"topicbert": {"epochs": 1}, "topicbert@p2": {"n_partitions": 2}})
+    {'epochs': 1, 'n_partitions': 2}
+    """
+    merged = dict(settings.get(base_method(name), {}))
+    if name != base_method(name):
+        merged.update(settings.get(name, {}))
+    return merged
+
+
+def _check_variant_name(name: str) -> None:
+    base, sep, label = name.partition(VARIANT_SEPARATOR)
+    if sep and (not base or not label or VARIANT_SEPARATOR in label
+                or not all(c.isalnum() or c in "-_." for c in label)):
+        raise ConfigError(
+            f"compare: bad method variant {name!r}: write <method>@<label> with one '@' and a label of "
+            "letters, digits, '-', '_' or '.', e.g. topicbert@p2"
+        )
+
+
 def _check_method_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     from frugaltext.methods.base import available_methods, get_method_class, replace_settings
 
     out: dict[str, dict[str, Any]] = {}
     for method, fields in settings.items():
-        if method not in available_methods():
+        _check_variant_name(method)
+        if base_method(method) not in available_methods():
             raise ConfigError(
                 f"settings for unknown method {method!r}; available methods: {', '.join(available_methods())}"
             )
-        cls = get_method_class(method)
+        cls = get_method_class(base_method(method))
         defaults = cls.Settings()
         typed = {}
         for key, value in fields.items():
@@ -622,11 +663,12 @@ def order_methods(methods: Sequence[str], settings: Mapping[str, Mapping[str, An
 
 
 def _teacher_setting(method: str, settings: Mapping[str, Mapping[str, Any]]) -> Any:
-    if "teacher" in settings.get(method, {}):
-        return settings[method]["teacher"]
+    configured = method_settings(method, settings)
+    if "teacher" in configured:
+        return configured["teacher"]
     from frugaltext.methods.base import get_method_class
 
-    return getattr(get_method_class(method).Settings(), "teacher", None)
+    return getattr(get_method_class(base_method(method)).Settings(), "teacher", None)
 
 
 def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:
@@ -812,9 +854,9 @@ def _resolved_settings(method: str, config: CompareConfig) -> dict[str, Any]:
     """Full settings of ``method`` (defaults + configured values) as a plain dict."""
     from frugaltext.methods.base import get_method_class, replace_settings
 
-    cls = get_method_class(method)
+    cls = get_method_class(base_method(method))
     settings = replace_settings(
-        cls.Settings(), dict(config.settings.get(method, {})), where=f"method {method!r}"
+        cls.Settings(), method_settings(method, config.settings), where=f"method {method!r}"
     )
     return {k: _plain(v) for k, v in dataclasses.asdict(settings).items()}
 
@@ -851,7 +893,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
     output_dir = Path(config.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     for method in config.methods:
-        get_method_class(method)  # unknown names fail before any training
+        get_method_class(base_method(method))  # unknown names fail before any training
     order = order_methods(config.methods, config.settings)
     cost_settings = replace_settings(CostSettings(), dict(config.cost), where="cost settings")
 
@@ -1048,7 +1090,7 @@ def _run_one(
             data.num_labels,
             "multi-label" if data.multi_label else "single-label",
         )
-        cls = get_method_class(method_name)
+        cls = get_method_class(base_method(method_name))
         method = cls(**{k: v for k, v in run_settings.items()})
         meter = CostMeter(cost_settings)
         work_dir.mkdir(parents=True, exist_ok=True)

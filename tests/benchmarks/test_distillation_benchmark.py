@@ -114,3 +114,10 @@ def test_markdown_table_has_teacher_and_student_rows(tmp_path):
     out = tmp_path / "distillation_r8.json"
     bench.write_result(out, result)
     assert out.is_file() and out.with_suffix(".md").read_text(encoding="utf-8") == text
+
+
+def test_student_settings_parse_yaml_values():
+    parsed = bench.parse_student_settings(["tokenizer=wordpiece", "embedding-dim=128", "dropout=0.3"])
+    assert parsed == {"tokenizer": "wordpiece", "embedding_dim": 128, "dropout": 0.3}
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        bench.parse_student_settings(["tokenizer"])
