@@ -107,7 +107,7 @@ def test_presets_hold_the_documented_values():
     assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16}
     assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
     assert paper["settings"]["bert"]["epochs"] == 4
-    with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper"):
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper, table3"):
         load_preset("fast")
 
 
@@ -365,3 +365,11 @@ def test_method_variants_run_with_merged_settings_and_their_own_rows(tmp_path):
 def test_bad_variant_names_are_clear_errors(tmp_path, bad):
     with pytest.raises(ConfigError, match="bad method variant"):
         _config(tmp_path, _toy_dir(tmp_path), methods=bad)
+
+
+def test_table3_preset_lists_the_paper_rows_as_variants():
+    cfg = resolve_config(preset="table3")
+    assert cfg.methods[-4:] == ("topicbert", "topicbert@p2", "topicbert@p4", "topicbert@p8")
+    p4 = method_settings("topicbert@p4", cfg.settings)
+    assert p4["n_partitions"] == 4 and p4["max_length"] == 256 and p4["alpha"] == 0.9
+    assert method_settings("bert@fixed", cfg.settings)["padding"] == "max_length"

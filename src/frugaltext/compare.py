@@ -78,7 +78,7 @@ __all__ = [
 ]
 
 #: Presets shipped in ``frugaltext/presets``.
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper", "table3")
 
 #: Methods whose ``teacher`` setting may be ``"auto"``: the ``bert`` model of the same seed in the same run.
 TEACHER_METHOD = "bert"
