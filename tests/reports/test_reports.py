@@ -144,3 +144,20 @@ def test_build_reports_errors(tmp_path):
     _write(tmp_path, [{"method": "bert"}])
     with pytest.raises(DataFormatError, match="row 1 lacks seed"):
         build_reports(tmp_path)
+
+
+def test_topic_section_lists_nvdm_figures_and_saved_topic_words(tmp_path):
+    topic_notes = {"nvdm_perplexity": 812.4, "npmi": 0.0512, "npmi_finetuned": 0.0431, "bow_vocab_size": 2000,
+                   "n_topics": 50}
+    rows = [_row("bert", 0, 0.9, 100.0), _row("topicbert@p2", 0, 0.89, 60.0, notes=topic_notes)]
+    path = _write(tmp_path, rows)
+    model_dir = tmp_path / "models" / "topicbert@p2-seed0"
+    model_dir.mkdir(parents=True)
+    (model_dir / "topics.txt").write_text("topic 1: oil crude barrels\ntopic 2: wheat grain tonnes\n")
+    text = build_reports(path, plot=False).markdown
+    assert "## Topic models (NVDM)" in text
+    assert "| topicbert@p2-seed0 | 812.4 | 0.051 | – | 0.043 | 2000 | 50 |" in text
+    assert "- topic 2: wheat grain tonnes" in text
+    # no NVDM rows: no section
+    (tmp_path / "b").mkdir()
+    assert "Topic models" not in build_reports(_write(tmp_path / "b", rows[:1]), plot=False).markdown

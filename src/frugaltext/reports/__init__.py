@@ -81,6 +81,7 @@ def build_reports(
     from frugaltext.compare import read_results
     from frugaltext.methods.base import atomic_write_text
     from frugaltext.reports.table import build_table, render_markdown
+    from frugaltext.reports.topics import render_topic_section
 
     path = Path(results_json)
     if path.is_dir() or path.suffix.lower() != ".json":
@@ -107,6 +108,9 @@ def build_reports(
 
     table = build_table(rows, reference=reference)
     markdown = render_markdown(table)
+    topic_section = render_topic_section(rows, path.parent)
+    if topic_section:
+        markdown = markdown.rstrip("\n") + "\n\n" + topic_section + "\n"
     paths = {"table": out_dir / "table.md"}
     atomic_write_text(paths["table"], markdown)
     if plot:
