@@ -51,6 +51,17 @@ import numpy as np
 
 logger = logging.getLogger("benchmarks.distillation")
 
+
+def command_line() -> str:
+    """This run's command line, with the interpreter's path relative to the working directory when it is
+    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
+    exe = sys.executable
+    try:
+        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
+    except ValueError:
+        pass
+    return shlex.join([exe, *sys.argv])
+
 #: Student architectures, as in the method names ``distill-<arch>`` / ``student-<arch>``.
 ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg")
 TEACHER = "teacher"
@@ -484,12 +495,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             raise SystemExit(f"{output} holds runs made with other settings {differ}; pass another --output "
                              "or delete it to start over")
         result["settings"].update(settings)
-        result.setdefault("commands", []).append(shlex.join([sys.executable, *sys.argv]))
+        result.setdefault("commands", []).append(command_line())
         logger.info("resuming %s: %d runs done", output, len(result.get("runs", {})))
     else:
         result = {"benchmark": "distillation (issue 6)", "runs": {}, "settings": settings,
-                  "commands": [shlex.join([sys.executable, *sys.argv])]}
-    result["command"] = shlex.join([sys.executable, *sys.argv])
+                  "commands": [command_line()]}
+    result["command"] = command_line()
     result["machine"] = machine_info()
     result["dataset_sizes"] = {"train": len(data.train), "validation": len(data.validation),
                                "test": len(data.test), "full": full_sizes, "num_labels": data.num_labels,

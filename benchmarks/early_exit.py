@@ -45,6 +45,17 @@ import numpy as np
 
 logger = logging.getLogger("benchmarks.early_exit")
 
+
+def command_line() -> str:
+    """This run's command line, with the interpreter's path relative to the working directory when it is
+    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
+    exe = sys.executable
+    try:
+        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
+    except ValueError:
+        pass
+    return shlex.join([exe, *sys.argv])
+
 #: Name of the full-depth reference setting (rule "none": all layers, final classifier only).
 FULL_DEPTH = "full_depth"
 
@@ -560,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "issue": 5,
         "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "command": command_line(),
         "args": vars(args),
         "machine": machine_info(),
         "load_average_before_timing": load_before,

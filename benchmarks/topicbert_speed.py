@@ -48,6 +48,17 @@ from typing import Any
 import numpy as np
 
 
+def command_line() -> str:
+    """This run's command line, with the interpreter's path relative to the working directory when it is
+    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
+    exe = sys.executable
+    try:
+        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
+    except ValueError:
+        pass
+    return shlex.join([exe, *sys.argv])
+
+
 def _pad(rows: list[list[int]], pad_id: int, length: int | None) -> tuple[Any, Any]:
     """Pad token-id rows to ``length`` (or to the longest row); returns input_ids, attention_mask (n, L)."""
     import torch
@@ -250,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     all_lengths = np.array([len(x) for x in tokenizer(train_texts, truncation=False)["input_ids"]])
     payload = {
         "benchmark": "topicbert_speed (TopicBERT Table 3, speed part)",
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "command": command_line(),
         "settings": {**vars(args), "model_name_or_path": model_path, "n_train": n_train, "k_docs": K,
                      "doc_sample": f"{K} training documents drawn uniformly without replacement (seed "
                                    f"{args.seed})", "optimizer": "AdamW", "dropout": "on (train mode)"},
