@@ -1,0 +1,238 @@
+"""TopicBERT's Table 3 (issue 4): F1, retention and measured training cost of every row, in one comparison.
+
+Chaudhary et al. (2020), *TopicBERT for energy efficient document classification*, Table 3, compare on each
+dataset CNN, BERT-Avg, BERT-Avg+DTR, DistilBERT, BERT-N, TopicBERT-N and TopicBERT-N/p (p = 2, 4, 8): macro-F1
+(mean ± std over 3 seeds), retention against BERT-N, time per epoch T_epoch, total time T and CO2 (their
+equation 1). This script
+
+1. runs (or resumes) ``frugaltext compare`` with the shipped ``table3`` preset (rows as method variants:
+   ``bert`` pads each batch to its longest document, ``bert@fixed`` pads every input to N as the paper,
+   ``topicbert`` is TopicBERT-N, ``topicbert@p{2,4,8}`` TopicBERT-N/p), with the subset and seed options
+   given here, into ``--run-dir``; every row is trained, evaluated and costed by the same code as any
+   ``compare`` run (energy from codecarbon, CO2 by equation 1, FLOPs/document, latency, throughput);
+2. summarises the rows into ``benchmarks/results/topicbert_table3_<data>.json``: per row the mean and sample
+   std of macro-F1 over seeds and the mean costs, and one **comparison** per TopicBERT row against each BERT
+   baseline (dynamic and fixed padding) with its measured ``speedup`` (T_epoch of BERT-N / T_epoch of the
+   row) and ``retention`` (100 × macro-F1 / macro-F1 of BERT-N), checked against the paper's targets
+   (TopicBERT-N/p: speed-up ≥ 1.4 at retention ≥ 99%; TopicBERT-N: macro-F1 ≥ BERT-N's).
+
+``--summarize-only`` skips step 1 (for a run made with ``frugaltext compare --preset table3 ...`` directly, or
+one still running elsewhere).
+
+Example (what docs/topicbert.md reports; a subset, one seed, on 2 CPU cores)::
+
+    .venv/bin/python benchmarks/topicbert_table3.py --data r8 --seeds 1 --max-train-docs 1000 \\
+        --max-validation-docs 200 --max-test-docs 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("benchmarks.topicbert_table3")
+
+#: The BERT-N baselines every TopicBERT row is compared with.
+BASELINES = {"dynamic": "bert", "fixed": "bert@fixed"}
+#: Paper targets (Chaudhary et al. 2020, §3 and Table 3; issue 4).
+MIN_SPEEDUP = 1.4
+MIN_RETENTION = 99.0
+
+
+def command_line() -> str:
+    """This run's command line, with the interpreter's path relative to the working directory when it is
+    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
+    exe = sys.executable
+    try:
+        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
+    except ValueError:
+        pass
+    return shlex.join([exe, *sys.argv])
+
+
+def dataset_slug(data: str) -> str:
+    """File-name part for a dataset name or path: ``"../shared/data/imdb/"`` -> ``"imdb"``.
+
+    Raises
+    ------
+    ValueError
+        If nothing usable is left (pass ``--output``).
+    """
+    name = Path(str(data).rstrip("/\\")).name.lower()
+    slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+    if not slug:
+        raise ValueError(f"cannot name the output after {data!r}; pass --output")
+    return slug
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return statistics.fmean(kept) if kept and len(kept) == len(values) else None
+
+
+def summarize_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method (variant): seeds, mean and sample std of macro-F1 and accuracy, mean costs.
+
+    A cost missing in any seed gives None (no partial means). ``macro_f1_std`` is None with one seed.
+    """
+    by_method: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_method.setdefault(str(row["method"]), []).append(row)
+    out: dict[str, dict[str, Any]] = {}
+    for method, runs in by_method.items():
+        f1 = [float(r["macro_f1"]) for r in runs]
+        notes = runs[0].get("notes") or {}
+        out[method] = {
+            "seeds": sorted(int(r["seed"]) for r in runs),
+            "macro_f1": statistics.fmean(f1),
+            "macro_f1_std": statistics.stdev(f1) if len(f1) > 1 else None,
+            "accuracy": _mean([r.get("accuracy") for r in runs]),
+            "epoch_duration_s": _mean([r.get("epoch_duration_s") for r in runs]),
+            "train_duration_s": _mean([r.get("train_duration_s") for r in runs]),
+            "paper_emissions_kg_co2eq": _mean([r.get("paper_emissions_kg_co2eq") for r in runs]),
+            "train_energy_kwh": _mean([r.get("train_energy_kwh") for r in runs]),
+            "flops_per_doc": _mean([r.get("flops") for r in runs]),
+            "flops_train_step_per_doc": _mean([r.get("flops_train_step") for r in runs]),
+            "latency_ms": _mean([r.get("latency_ms") for r in runs]),
+            "throughput_docs_per_s": _mean([r.get("throughput_docs_per_s") for r in runs]),
+            "n_params": runs[0].get("n_params"),
+            "n_partitions": notes.get("n_partitions"),
+            "nvdm": {k: notes[k] for k in ("nvdm_perplexity", "npmi", "nvdm_perplexity_finetuned",
+                                           "npmi_finetuned", "bow_vocab_size", "n_topics") if k in notes}
+            or None,
+        }
+    return out
+
+
+def compare_rows(summary: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One comparison per TopicBERT row and BERT baseline present: ``speedup`` and ``retention``.
+
+    ``speedup`` = baseline T_epoch / row T_epoch (measured, per epoch, mean over seeds); ``retention`` =
+    100 × row macro-F1 / baseline macro-F1. ``meets_target``: for p > 1, speed-up ≥ 1.4 and retention ≥ 99;
+    for p = 1 (TopicBERT-N, complementary mode), macro-F1 ≥ the baseline's (retention ≥ 100).
+    """
+    out = []
+    for method, row in summary.items():
+        if not method.startswith("topicbert"):
+            continue
+        p = row.get("n_partitions") or 1
+        for padding, base_name in BASELINES.items():
+            base = summary.get(base_name)
+            if base is None:
+                continue
+            speedup = (base["epoch_duration_s"] / row["epoch_duration_s"]
+                       if base.get("epoch_duration_s") and row.get("epoch_duration_s") else None)
+            retention = 100.0 * row["macro_f1"] / base["macro_f1"] if base["macro_f1"] else None
+            if p > 1:
+                target = f"speedup >= {MIN_SPEEDUP} and retention >= {MIN_RETENTION}%"
+                meets = (speedup is not None and retention is not None
+                         and speedup >= MIN_SPEEDUP and retention >= MIN_RETENTION)
+            else:
+                target = "macro-F1 >= BERT-N (retention >= 100%)"
+                meets = retention is not None and retention >= 100.0
+            out.append({"method": method, "n_partitions": p, "baseline": base_name, "baseline_padding": padding,
+                        "speedup": speedup, "retention": retention, "target": target, "meets_target": meets,
+                        "flops_ratio": (base["flops_per_doc"] / row["flops_per_doc"]
+                                        if base.get("flops_per_doc") and row.get("flops_per_doc") else None)})
+    return out
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU, torch version and threads, load average."""
+    import torch
+
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
+                            "torch_num_threads": torch.get_num_threads(), "device": "cpu"}
+    try:
+        info["load_average"] = list(os.getloadavg())
+    except OSError:
+        info["load_average"] = None
+    return info
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default="r8", help="embedded dataset name or dataset directory")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--max-train-docs", type=int, default=None)
+    p.add_argument("--max-validation-docs", type=int, default=None)
+    p.add_argument("--max-test-docs", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="further compare overrides, e.g. topicbert.epochs=2 (repeatable)")
+    p.add_argument("--run-dir", default=None, help="compare output (default runs/table3-<data>)")
+    p.add_argument("--output", default=None, help="default benchmarks/results/topicbert_table3_<data>.json")
+    p.add_argument("--summarize-only", action="store_true", help="do not train; summarise --run-dir")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the comparison, then write the summary JSON; returns it."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from frugaltext.compare import read_results, resolve_config, run_compare
+    from frugaltext.methods.base import atomic_write_text
+
+    slug = dataset_slug(args.data)
+    run_dir = Path(args.run_dir or f"runs/table3-{slug}")
+    output = Path(args.output or f"benchmarks/results/topicbert_table3_{slug}.json")
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if not args.summarize_only:
+        overrides: dict[str, Any] = {"data": args.data, "output": str(run_dir), "seeds": str(args.seeds)}
+        for name in ("max_train_docs", "max_validation_docs", "max_test_docs"):
+            if getattr(args, name) is not None:
+                overrides[name] = str(getattr(args, name))
+        for pair in args.set:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise SystemExit(f"--set {pair!r}: expected KEY=VALUE, e.g. topicbert.epochs=2")
+            overrides[key] = value
+        run_compare(resolve_config(preset="table3", overrides=overrides))
+    rows = read_results(run_dir / "results.json")
+    if not rows:
+        raise SystemExit(f"{run_dir / 'results.json'} has no rows; run without --summarize-only first")
+    summary = summarize_rows(rows)
+    comparisons = compare_rows(summary)
+    config_path = run_dir / "config.yaml"
+    result = {
+        "benchmark": "TopicBERT Table 3 (issue 4)",
+        "started": started,
+        "command": command_line(),
+        "run_dir": str(run_dir),
+        "config": config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
+        "machine": machine_info(),
+        "data": {k: rows[0].get(k) for k in ("dataset", "task", "n_train", "n_validation", "n_test",
+                                              "eval_split")},
+        "rows": summary,
+        "comparisons": comparisons,
+        "speedup_definition": "T_epoch of BERT-N / T_epoch of the row (training time per epoch, measured)",
+        "retention_definition": "100 x macro-F1 of the row / macro-F1 of BERT-N (test split)",
+        "complete": all(m in summary for m in ("bert", "bert@fixed", "topicbert", "topicbert@p2",
+                                               "topicbert@p4", "topicbert@p8")),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output, json.dumps(result, indent=2, default=str))
+    for c in comparisons:
+        logger.info("%-14s vs %-10s speedup %s retention %s -> %s", c["method"], c["baseline"],
+                    f"{c['speedup']:.2f}x" if c["speedup"] else "n/a",
+                    f"{c['retention']:.2f}%" if c["retention"] else "n/a",
+                    "meets target" if c["meets_target"] else "below target")
+    logger.info("wrote %s", output)
+    return result
+
+
+if __name__ == "__main__":
+    main()
