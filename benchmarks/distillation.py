@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
@@ -47,20 +46,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+
 import numpy as np
 
 logger = logging.getLogger("benchmarks.distillation")
 
-
-def command_line() -> str:
-    """This run's command line, with the interpreter's path relative to the working directory when it is
-    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
-    exe = sys.executable
-    try:
-        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
-    except ValueError:
-        pass
-    return shlex.join([exe, *sys.argv])
 
 #: Student architectures, as in the method names ``distill-<arch>`` / ``student-<arch>``.
 ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg")

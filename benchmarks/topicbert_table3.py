@@ -32,13 +32,15 @@ import json
 import logging
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 logger = logging.getLogger("benchmarks.topicbert_table3")
 
@@ -47,17 +49,6 @@ BASELINES = {"dynamic": "bert", "fixed": "bert@fixed"}
 #: Paper targets (Chaudhary et al. 2020, §3 and Table 3; issue 4).
 MIN_SPEEDUP = 1.4
 MIN_RETENTION = 99.0
-
-
-def command_line() -> str:
-    """This run's command line, with the interpreter's path relative to the working directory when it is
-    inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
-    exe = sys.executable
-    try:
-        exe = os.path.relpath(exe) if Path(exe).absolute().is_relative_to(Path.cwd().absolute()) else exe
-    except ValueError:
-        pass
-    return shlex.join([exe, *sys.argv])
 
 
 def dataset_slug(data: str) -> str:
