@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 import numpy as np
 
@@ -55,21 +55,6 @@ FULL_DEPTH = "full_depth"
 # ==================================================================================================
 # Pure helpers (unit-tested in tests/benchmarks/test_early_exit_benchmark.py)
 # ==================================================================================================
-def dataset_slug(data: str) -> str:
-    """Short name of a dataset argument for file names (``"../shared/data/sst2"`` -> ``"sst2"``).
-
-    Raises
-    ------
-    ValueError
-        If nothing usable is left (empty string or only separators).
-    """
-    name = Path(str(data).rstrip("/\\")).name
-    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_").lower()
-    if not slug:
-        raise ValueError(f"cannot derive a dataset name from --data {data!r}; pass --output explicitly")
-    return slug
-
-
 def interleaved_schedule(names: Sequence[str], repeats: int) -> list[str]:
     """Order in which settings are timed: ``repeats`` rounds, each round rotated by one.
 
@@ -245,21 +230,8 @@ def machine_info() -> dict[str, Any]:
         "torch_num_threads": torch.get_num_threads(),
         "device": "cpu",
     }
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        info["cpu_model"] = names[0] if names else None
-    except OSError:
-        info["cpu_model"] = None
+    info["cpu_model"] = cpu_model()
     return info
-
-
-def load_average() -> list[float] | None:
-    """1, 5 and 15-minute load averages (None where the OS has none)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def make_batches(method: Any, texts: Sequence[str], batch_size: int) -> tuple[np.ndarray, list[dict]]:

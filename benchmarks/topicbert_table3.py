@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import command_line, dataset_slug  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 logger = logging.getLogger("benchmarks.topicbert_table3")
 
@@ -49,21 +49,6 @@ BASELINES = {"dynamic": "bert", "fixed": "bert@fixed"}
 #: Paper targets (Chaudhary et al. 2020, §3 and Table 3; issue 4).
 MIN_SPEEDUP = 1.4
 MIN_RETENTION = 99.0
-
-
-def dataset_slug(data: str) -> str:
-    """File-name part for a dataset name or path: ``"../shared/data/imdb/"`` -> ``"imdb"``.
-
-    Raises
-    ------
-    ValueError
-        If nothing usable is left (pass ``--output``).
-    """
-    name = Path(str(data).rstrip("/\\")).name.lower()
-    slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
-    if not slug:
-        raise ValueError(f"cannot name the output after {data!r}; pass --output")
-    return slug
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
