@@ -296,6 +296,35 @@ def test_resume_skips_done_runs_and_reruns_changed_settings(tmp_path):
     assert {r["settings"].get("smoothing") for r in rows if r["method"] == "test-keyword"} == {0.5}
 
 
+def test_rows_written_by_another_process_during_a_run_are_kept_and_skipped(tmp_path, monkeypatch):
+    """Two compare processes sharing one output directory: neither loses the other's rows."""
+    import frugaltext.compare as compare_module
+
+    data = _toy_dir(tmp_path)
+    out = tmp_path / "out"
+    # The row another process will have written: test-keyword, seed 0, same data and settings.
+    other = run_compare(_config(tmp_path, data, methods="test-keyword"), progress=False).rows
+    foreign = [dict(r) for r in other] + [dict(other[0], method="test-elsewhere")]
+    (out / "results.json").unlink()
+
+    real_run_one = compare_module._run_one
+
+    def run_one_while_another_process_writes(*args, **kwargs):
+        row = real_run_one(*args, **kwargs)
+        compare_module.write_results(foreign, out)  # lands between this process's read and its write
+        return row
+
+    monkeypatch.setattr(compare_module, "_run_one", run_one_while_another_process_writes)
+    FIT_CALLS.clear()
+    result = run_compare(_config(tmp_path, data, methods="test-majority,test-keyword"), progress=False)
+    assert result.ran == ["test-majority-seed0"]  # test-keyword-seed0 was finished by the other process
+    assert result.skipped == ["test-keyword-seed0"]
+    methods = sorted(r["method"] for r in read_results(out / "results.json"))
+    assert methods == ["test-elsewhere", "test-keyword", "test-majority"]
+    assert sorted(r["method"] for r in result.rows) == methods
+    assert (out / "results.json.lock").exists()
+
+
 def test_data_without_test_split_is_evaluated_on_validation(tmp_path):
     data = _toy_dir(tmp_path, with_test=False)
     result = run_compare(_config(tmp_path, data, methods="test-keyword"), progress=False)

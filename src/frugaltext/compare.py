@@ -15,6 +15,11 @@ then, for every method and seed,
 6. appends one row to ``results.json`` and ``results.csv`` (written atomically: temporary file, then
    ``os.replace``), so an interrupted comparison keeps every finished run.
 
+Several processes may share one output directory (``--first-seed 1 --seeds 1`` in one, ``--first-seed 2
+--seeds 1`` in another): rows are added under a file lock after re-reading ``results.json``
+(:func:`add_result_row`), and a run another process has finished is skipped. Two processes given the same
+method and seed both train it, and the later row wins.
+
 Running again into the same output directory resumes: a run whose method, seed and configuration hash (data
 source and options plus the method's resolved settings) are already in ``results.json`` is skipped. A row
 with the same method and seed but another hash (settings changed) is re-run and replaced.
@@ -50,7 +55,7 @@ import shutil
 import sys
 import time
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata, resources
@@ -75,6 +80,8 @@ __all__ = [
     "resolve_config",
     "run_compare",
     "write_results",
+    "add_result_row",
+    "results_lock",
 ]
 
 #: Presets shipped in ``frugaltext/presets``.
@@ -732,6 +739,46 @@ def write_results(rows: Sequence[Mapping[str, Any]], output_dir: str | os.PathLi
     return json_path, csv_path
 
 
+@contextlib.contextmanager
+def results_lock(output_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``<output_dir>/results.json.lock`` for a read-modify-write of the results.
+
+    Several ``compare`` processes may share one output directory (say one per seed, to use every core or
+    GPU): each re-reads ``results.json`` under this lock before it adds its row, so no process overwrites the
+    rows another one wrote in the meantime. POSIX ``fcntl.flock``; where ``fcntl`` is missing (Windows) the
+    lock is a no-op and one process per output directory is the rule.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = Path(output_dir) / (_RESULTS_JSON + ".lock")
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def add_result_row(row: Mapping[str, Any], output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Put ``row`` into ``<output_dir>/results.json`` (replacing the row of the same method and seed), under
+    :func:`results_lock`, reading the file afresh so that rows written by other processes are kept.
+
+    Returns the rows now in the file. Raises :class:`DataFormatError` if the file is corrupt.
+    """
+    output_dir = Path(output_dir)
+    with results_lock(output_dir):
+        rows = read_results(output_dir / _RESULTS_JSON)
+        rows = [
+            r for r in rows if not (r.get("method") == row.get("method") and r.get("seed") == row.get("seed"))
+        ]
+        rows.append(dict(row))
+        write_results(rows, output_dir)
+    return rows
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
@@ -940,6 +987,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
                 run_name = f"{method}-seed{seed}"
                 settings = _resolved_settings(method, config)
                 chash = config_hash(data_id, method, settings)
+                rows = read_results(paths["results_json"])  # another process may have added rows
                 done = [r for r in rows if r.get("method") == method and r.get("seed") == seed]
                 if any(r.get("config_hash") == chash for r in done):
                     logger.info(
@@ -972,11 +1020,11 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
                     output_dir,
                     order,
                 )
-                rows = [r for r in rows if not (r.get("method") == method and r.get("seed") == seed)] + [row]
-                write_results(rows, output_dir)
+                rows = add_result_row(row, output_dir)
                 ran.append(run_name)
                 advance(run_name, skipped=False)
 
+        rows = read_results(paths["results_json"])
         report = build_reports(paths["results_json"], reference=config.reference)
         logger.info("reports written: %s", ", ".join(str(p) for p in report.paths.values()))
     paths.update(report.paths)
