@@ -403,3 +403,5 @@ def test_table3_preset_lists_the_paper_rows_as_variants():
     p4 = method_settings("topicbert@p4", cfg.settings)
     assert p4["n_partitions"] == 4 and p4["max_length"] == 256 and p4["alpha"] == 0.9
     assert method_settings("bert@fixed", cfg.settings)["padding"] == "max_length"
+    small = method_settings("bert@small", cfg.settings)  # DistilBERT's row: every second MiniLM layer
+    assert small["encoder_layers"] == "0,2,4" and small["max_length"] == 256

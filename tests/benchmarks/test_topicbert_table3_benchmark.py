@@ -47,3 +47,20 @@ def test_comparisons_give_speedup_retention_and_the_paper_targets():
     assert comps[("topicbert", "bert")]["meets_target"] is True  # p = 1: F1 at or above BERT-N
     assert comps[("topicbert", "bert")]["target"].startswith("macro-F1 >= BERT-N")
     assert len(comps) == 6  # 3 TopicBERT rows x 2 baselines, nothing for bert or cnn
+
+
+def test_paired_per_seed_ratios_and_the_small_encoder_row():
+    rows = [_row("bert", 0, 0.90, 100.0), _row("bert", 1, 0.80, 100.0), _row("bert", 2, 0.85, 90.0),
+            _row("topicbert@p2", 0, 0.90, 50.0, p=2), _row("topicbert@p2", 1, 0.88, 40.0, p=2),
+            _row("bert@small", 0, 0.70, 50.0)]
+    comps = {(c["method"], c["baseline"]): c for c in bench.compare_rows(bench.summarize_rows(rows))}
+    p2 = comps[("topicbert@p2", "bert")]
+    assert p2["paired_seeds"] == ["0", "1"]  # seed 2 has no TopicBERT run
+    assert p2["retention_per_seed"] == pytest.approx({"0": 100.0, "1": 110.0})
+    assert p2["speedup_per_seed"] == pytest.approx({"0": 2.0, "1": 2.5})
+    assert p2["macro_f1_diff_mean"] == pytest.approx(0.04) and p2["macro_f1_diff_std"] == pytest.approx(0.05657,
+                                                                                                       rel=1e-3)
+    small = comps[("bert@small", "bert")]
+    assert small["meets_target"] is None and small["target"] is None
+    assert small["speedup"] == pytest.approx(290.0 / 3 / 50.0)  # mean bert epoch over its 3 seeds
+    assert small["macro_f1_diff_std"] is None  # one paired seed

@@ -101,3 +101,22 @@ def test_bad_settings(tmp_path):
     with pytest.raises(ConfigError, match="not a local directory"):
         get_method_class("bert")(model_name_or_path="bert-base-uncased").fit(
             make_data(TOY_TEXTS, TOY_LABELS), CostMeter())
+
+
+def test_encoder_layers_gives_a_shallower_model_that_round_trips(tiny_bert4_dir, tmp_path):
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    settings = dict(FAST, epochs=2)
+    small = get_method_class("bert")(model_name_or_path=str(tiny_bert4_dir), encoder_layers="0,2", **settings)
+    small.fit(data, CostMeter(), seed=0)
+    full = get_method_class("bert")(model_name_or_path=str(tiny_bert4_dir), **settings).fit(data, CostMeter(),
+                                                                                           seed=0)
+    assert small.model.config.num_hidden_layers == 2 and len(small.model.bert.encoder.layer) == 2
+    assert small.n_params() < full.n_params()
+    assert small.flops_per_document(TOY_TEXTS[:2])["flops"] < \
+        full.flops_per_document(TOY_TEXTS[:2])["flops"]
+    small.save(tmp_path / "small")
+    loaded = load_model(tmp_path / "small")
+    assert loaded.model.config.num_hidden_layers == 2
+    np.testing.assert_allclose(loaded.predict_proba(TOY_TEXTS), small.predict_proba(TOY_TEXTS), rtol=1e-5)
+    with pytest.raises(ConfigError, match="encoder_layers"):
+        get_method_class("bert")(encoder_layers="2,1")

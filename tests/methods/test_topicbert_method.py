@@ -112,3 +112,18 @@ def test_bad_settings():
         get_method_class("topicbert")(alpha=2.0)
     with pytest.raises(ConfigError, match="not enough for 2 special tokens"):
         get_method_class("topicbert")(max_length=16, n_partitions=8)
+
+
+def test_encoder_layers_gives_a_topic_distilbert_stand_in(tiny_bert4_dir, tmp_path):
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    method = get_method_class("topicbert")(model_name_or_path=str(tiny_bert4_dir), encoder_layers="1,3",
+                                           **dict(FAST, epochs=2))
+    method.fit(data, CostMeter(), seed=0)
+    assert len(method.model.encoder.encoder.layer) == 2
+    assert method.model.config.encoder.num_hidden_layers == 2
+    method.save(tmp_path / "tdb")
+    loaded = load_model(tmp_path / "tdb")
+    assert len(loaded.model.encoder.encoder.layer) == 2
+    np.testing.assert_allclose(loaded.predict_proba(TOY_TEXTS), method.predict_proba(TOY_TEXTS), rtol=1e-5)
+    with pytest.raises(ConfigError, match="encoder_layers"):
+        get_method_class("topicbert")(encoder_layers="x")

@@ -20,6 +20,7 @@ import torch
 from frugaltext.data.collate import EncodedDataset, PadCollator, encode_texts
 from frugaltext.errors import ConfigError, ModelLoadError
 from frugaltext.methods.base import Method, register
+from frugaltext.models.encoders import keep_encoder_layers, parse_encoder_layers
 from frugaltext.training.hf import (
     batched_logits,
     label_features,
@@ -94,6 +95,10 @@ class BertSettings:
         Keep the epoch with the best validation macro-F1.
     dropout : float or None
         Classifier dropout (None keeps the checkpoint's hidden dropout).
+    encoder_layers : str or None
+        Keep only these transformer layers of the checkpoint, 0-based and comma-separated (``"0,2,4"``: every
+        second layer of a 6-layer encoder, DistilBERT's initialisation without its distillation; see
+        :mod:`frugaltext.models.encoders`). None keeps every layer.
     """
 
     model_name_or_path: str | None = None
@@ -108,9 +113,13 @@ class BertSettings:
     warmup_ratio: float = 0.1
     select_best: bool = True
     dropout: float | None = None
+    encoder_layers: str | None = None
     show_progress: bool = True
 
     def __post_init__(self) -> None:
+        from frugaltext.models.encoders import parse_encoder_layers
+
+        parse_encoder_layers(self.encoder_layers, "bert: encoder_layers")
         if self.truncation not in ("head", "tail"):
             raise ConfigError(f"bert: truncation must be 'head' or 'tail', got {self.truncation!r}")
         if self.padding not in ("dynamic", "max_length"):
@@ -156,6 +165,7 @@ class BertMethod(Method):
             kwargs["classifier_dropout"] = self.settings.dropout
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        keep_encoder_layers(self.model, parse_encoder_layers(self.settings.encoder_layers))
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode_texts(self.tokenizer, texts, self.settings.max_length, self.settings.truncation)

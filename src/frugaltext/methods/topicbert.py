@@ -128,6 +128,9 @@ class TopicBertSettings(NVDMSettings):
         None = linear P (paper); "gelu" = the authors' code.
     n_top_words : int
         Words per topic in the saved topics and the NPMI.
+    encoder_layers : str or None
+        Keep only these encoder layers, as ``bert``'s setting (``"0,2,4"`` on MiniLM: a TopicDistilBERT
+        stand-in, see :mod:`frugaltext.models.encoders`).
     """
 
     model_name_or_path: str | None = None
@@ -147,9 +150,11 @@ class TopicBertSettings(NVDMSettings):
     dropout: float | None = None
     projection_activation: str | None = None
     n_top_words: int = 10
+    encoder_layers: str | None = None
     show_progress: bool = True
 
     def __post_init__(self) -> None:
+        from frugaltext.models.encoders import parse_encoder_layers
         from frugaltext.models.topicbert import partition_length
 
         try:
@@ -162,6 +167,7 @@ class TopicBertSettings(NVDMSettings):
             raise ConfigError(f"topicbert: alpha must be in [0, 1] (weight of the classification loss), got "
                               f"{self.alpha}")
         partition_length(self.n_partitions, self.max_length)
+        parse_encoder_layers(self.encoder_layers, "topicbert: encoder_layers")
         for name in ("batch_size", "eval_batch_size", "n_top_words"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"topicbert: {name} must be >= 1, got {getattr(self, name)}")
@@ -283,7 +289,7 @@ class TopicBertMethod(Method):
             path, nvdm, self.vocab,
             alpha=s.alpha, n_partitions=s.n_partitions, max_seq_length=s.max_length,
             topic_lr_factor=s.topic_lr_factor, classifier_dropout=s.dropout,
-            projection_activation=s.projection_activation,
+            projection_activation=s.projection_activation, encoder_layers=s.encoder_layers,
             num_labels=data.num_labels, id2label=data.id2label, label2id=data.label2id,
             problem_type=data.problem_type,
         )

@@ -47,6 +47,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from frugaltext.errors import ConfigError, DataFormatError
+from frugaltext.models.encoders import keep_encoder_layers, parse_encoder_layers
 from frugaltext.models.nvdm import BOW_VOCABULARY_FILE, NVDM, BowVocabulary, NVDMConfig
 
 __all__ = [
@@ -418,6 +419,7 @@ class TopicBertForSequenceClassification(TopicBertPreTrainedModel):
     @classmethod
     def from_encoder_and_nvdm(cls, encoder_name_or_path: str | Path, nvdm: NVDM,
                               bow_vocabulary: BowVocabulary | None = None,
+                              encoder_layers: str | Sequence[int] | None = None,
                               **config_kwargs: Any) -> TopicBertForSequenceClassification:
         """Build TopicBERT from a pretrained encoder checkpoint and a pretrained NVDM (paper A.3, steps 1-2).
 
@@ -429,6 +431,9 @@ class TopicBertForSequenceClassification(TopicBertPreTrainedModel):
             Pretrained topic model (its weights are copied).
         bow_vocabulary : BowVocabulary, optional
             The vocabulary the NVDM was trained with; must have ``nvdm.config.vocab_size`` words.
+        encoder_layers : str or sequence of int, optional
+            Keep only these encoder layers (0-based; :func:`frugaltext.models.encoders.keep_encoder_layers`);
+            the saved config records the smaller depth.
         **config_kwargs
             Other :class:`TopicBertConfig` arguments (alpha, n_partitions, num_labels, id2label, ...).
 
@@ -441,6 +446,7 @@ class TopicBertForSequenceClassification(TopicBertPreTrainedModel):
             raise ConfigError(f"from_encoder_and_nvdm: the vocabulary has {len(bow_vocabulary)} words but "
                               f"the NVDM expects {nvdm.config.vocab_size}")
         encoder = AutoModel.from_pretrained(str(encoder_name_or_path))
+        keep_encoder_layers(encoder, parse_encoder_layers(encoder_layers))
         fresh_nvdm = copy.deepcopy(nvdm)
         config = TopicBertConfig(encoder=encoder.config, nvdm=fresh_nvdm.config,
                                  encoder_name_or_path=str(encoder_name_or_path), **config_kwargs)

@@ -1,0 +1,91 @@
+"""Smaller encoders cut from a bigger one: keep some of its transformer layers.
+
+DistilBERT (Sanh et al. 2019, Section 3) initialises its 6-layer student "by taking one layer out of two"
+of BERT-base and then distils it on the pre-training corpus. Only the first step can be done offline here,
+so ``encoder_layers="0,2,4"`` on the packaged 6-layer MiniLM gives a 3-layer encoder with DistilBERT's
+initialisation but without its distillation: a stand-in for the "DistilBERT" row of TopicBERT's Table 3
+(and, under ``topicbert``, for TopicDistilBERT), not DistilBERT itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn as nn
+
+from frugaltext.errors import ConfigError
+
+__all__ = ["encoder_layer_list", "parse_encoder_layers", "keep_encoder_layers"]
+
+
+def parse_encoder_layers(value: str | int | Sequence[int] | None,
+                         where: str = "encoder_layers") -> tuple[int, ...] | None:
+    """Read a layer selection: ``"0,2,4"`` or ``[0, 2, 4]`` (0-based indices, strictly increasing); None or ""
+    keeps every layer.
+
+    Raises
+    ------
+    ConfigError
+        If an entry is not a non-negative integer or the indices are not strictly increasing.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        value = [value]
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        layers = tuple(int(str(v).strip()) for v in items)
+    except ValueError as err:
+        raise ConfigError(f"{where}: expected comma-separated layer indices such as '0,2,4', "
+                          f"got {value!r}") from err
+    if not layers or min(layers) < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
+        raise ConfigError(f"{where}: layer indices must be >= 0 and strictly increasing, got {value!r}")
+    return layers
+
+
+def encoder_layer_list(model: nn.Module) -> nn.ModuleList:
+    """The ``nn.ModuleList`` of transformer layers of a Hugging Face encoder (BERT, RoBERTa, MPNet, ... use
+    ``encoder.layer``; DistilBERT uses ``transformer.layer``), with or without a task head around it.
+
+    Raises
+    ------
+    ConfigError
+        If no such list is found.
+    """
+    base = getattr(model, "base_model", model)
+    for owner in ("encoder", "transformer"):
+        layers = getattr(getattr(base, owner, None), "layer", None)
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    raise ConfigError(f"encoder_layers: cannot find the transformer layers of {type(model).__name__} "
+                      "(looked for encoder.layer and transformer.layer); leave encoder_layers empty")
+
+
+def keep_encoder_layers(model: nn.Module, layers: Sequence[int] | None) -> nn.Module:
+    """Keep only the transformer layers ``layers`` (0-based, increasing) of ``model``, in place, and set
+    ``config.num_hidden_layers`` (or ``n_layers``) so that ``save_pretrained``/``from_pretrained`` round-trip
+    the smaller model. ``None`` leaves the model unchanged. Returns ``model``.
+
+    Raises
+    ------
+    ConfigError
+        If an index is out of range for the model's depth.
+    """
+    if layers is None:
+        return model
+    module_list = encoder_layer_list(model)
+    depth = len(module_list)
+    if max(layers) >= depth:
+        raise ConfigError(f"encoder_layers: the encoder has {depth} layers (indices 0 to {depth - 1}), got "
+                          f"{list(layers)}")
+    kept = nn.ModuleList([module_list[i] for i in layers])
+    base = getattr(model, "base_model", model)
+    owner = base.encoder if isinstance(getattr(getattr(base, "encoder", None), "layer", None), nn.ModuleList) \
+        else base.transformer
+    owner.layer = kept
+    for config in {id(c): c for c in (getattr(model, "config", None), getattr(base, "config", None))
+                   if c is not None}.values():
+        for name in ("num_hidden_layers", "n_layers"):
+            if hasattr(config, name):
+                setattr(config, name, len(layers))
+    return model
