@@ -161,3 +161,22 @@ def test_topic_section_lists_nvdm_figures_and_saved_topic_words(tmp_path):
     # no NVDM rows: no section
     (tmp_path / "b").mkdir()
     assert "Topic models" not in build_reports(_write(tmp_path / "b", rows[:1]), plot=False).markdown
+
+
+def test_log_axes_label_ticks_as_plain_numbers():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from frugaltext.reports.pareto import _plain_log_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([0.18, 3.4], [0.5, 0.9])
+    _plain_log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert {"0.2", "0.5", "1", "2"} <= set(labels)
+    assert all("10^" not in lab and "times" not in lab for lab in labels)
+    assert not [t.get_text() for t in ax.get_xminorticklabels() if t.get_text()]
+    plt.close(fig)

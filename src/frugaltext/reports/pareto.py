@@ -149,7 +149,19 @@ def _panel(ax: Any, summaries: Sequence[MethodSummary], key: str, factor: float)
         ax.step(fx, fy, where="post", color="black", linestyle="--", linewidth=1, label="Pareto front")
         ax.scatter(fx, fy, s=140, facecolors="none", edgecolors="black", linewidths=1.2)
     if plotted:
-        ax.set_xscale("log")
+        _plain_log_axis(ax)
         ax.margins(x=0.12, y=0.12)
     else:
         ax.text(0.5, 0.5, "no measured values", ha="center", va="center", transform=ax.transAxes)
+
+
+def _plain_log_axis(ax: Any) -> None:
+    """Log x axis with ticks at 1, 2 and 5 times each power of ten, written as plain numbers (``0.2``, ``500``)
+    rather than ``2 x 10^-1``, and no labels on the minor ticks (they collide when the axis spans less than a
+    decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
