@@ -104,7 +104,8 @@ def test_parse_overrides_rejects_a_stray_value():
 def test_presets_hold_the_documented_values():
     quick, paper = load_preset("quick"), load_preset("paper")
     assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-lr", "tfidf-svm", "bert"]
-    assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16, "learning_rate": 1e-4}
+    assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16,
+                                         "learning_rate": 1e-4}
     assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
     assert paper["settings"]["bert"]["epochs"] == 4
     with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper, table3"):
@@ -195,6 +196,9 @@ def test_config_hash_depends_on_data_and_settings():
     assert a == config_hash({"source": "r8"}, "bert", {"epochs": 1}) and len(a) == 16
     assert a != config_hash({"source": "r8"}, "bert", {"epochs": 2})
     assert a != config_hash({"source": "r8", "max_train_docs": 5}, "bert", {"epochs": 1})
+    # a setting added later keeps old hashes while it holds its "as before" value
+    assert a == config_hash({"source": "r8"}, "bert", {"epochs": 1, "encoder_layers": None})
+    assert a != config_hash({"source": "r8"}, "bert", {"epochs": 1, "encoder_layers": "0,2,4"})
 
 
 # ---- the run loop ------------------------------------------------------------------------------------------

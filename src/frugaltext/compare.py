@@ -131,8 +131,8 @@ class CompareConfig:
     cost : dict
         Fields of :class:`~frugaltext.cost.meter.CostSettings` (e.g. ``latency_n_docs``).
     keep_checkpoints : bool, default False
-        Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each: trainer checkpoints) after a
-        run has finished; by default they are deleted once the model is saved.
+        Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each:
+        trainer checkpoints) after a run has finished; by default they are deleted once the model is saved.
     preset : str or None
         Name of the preset the configuration started from (recorded in ``config.yaml``).
 
@@ -678,14 +678,23 @@ def _teacher_setting(method: str, settings: Mapping[str, Mapping[str, Any]]) -> 
     return getattr(get_method_class(base_method(method)).Settings(), "teacher", None)
 
 
+#: Settings introduced after the first results were stored, with the value that means "as before"
+#: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row).
+NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None}
+
+
 def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:
     """Short SHA-256 (16 hex digits) of the data identity, the method name and its full resolved settings.
 
     Two runs with the same hash (and seed) train the same model on the same documents; ``run_compare``
-    skips such a run when resuming.
+    skips such a run when resuming. Settings added to a method after rows were written
+    (:data:`NEUTRAL_NEW_SETTINGS`) are left out of the hash while they hold the default that reproduces the
+    old behaviour, so adding a setting does not invalidate finished runs.
     """
+    settings = {k: v for k, v in settings.items()
+                if not (k in NEUTRAL_NEW_SETTINGS and v == NEUTRAL_NEW_SETTINGS[k])}
     payload = json.dumps(
-        {"data": dict(data_identity), "method": method, "settings": dict(settings)},
+        {"data": dict(data_identity), "method": method, "settings": settings},
         sort_keys=True,
         default=str,
     )
