@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, dataset_slug  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 logger = logging.getLogger("benchmarks.topicbert_table3")
 
@@ -145,26 +145,114 @@ def compare_rows(summary: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
             else:
                 target = "macro-F1 >= BERT-N (retention >= 100%)"
                 meets = retention is not None and retention >= 100.0
-            out.append({"method": method, "n_partitions": p, "baseline": base_name, "baseline_padding": padding,
-                        "speedup": speedup, "retention": retention, "target": target, "meets_target": meets,
+            out.append({"method": method, "n_partitions": p, "baseline": base_name,
+                        "baseline_padding": padding, "speedup": speedup, "retention": retention,
+                        "target": target, "meets_target": meets,
                         "flops_ratio": (base["flops_per_doc"] / row["flops_per_doc"]
                                         if base.get("flops_per_doc") and row.get("flops_per_doc") else None),
                         **_paired(row, base)})
     return out
 
 
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU, torch version and threads, load average."""
+#: Table 3 row order and names (the paper's, with this project's method variants).
+ROW_NAMES = {
+    "cnn": "CNN", "bert-avg": "BERT-Avg", "bert-avg-dtr": "BERT-Avg+DTR",
+    "bert@small": "small encoder (DistilBERT's role)", "bert": "BERT-N (dynamic padding)",
+    "bert@fixed": "BERT-N (fixed padding, as the paper)", "topicbert": "TopicBERT-N",
+    "topicbert@p2": "TopicBERT-N/2", "topicbert@p4": "TopicBERT-N/4", "topicbert@p8": "TopicBERT-N/8",
+}
+
+
+def _fmt(value: float | None, spec: str = ".3g", scale: float = 1.0) -> str:
+    return "–" if value is None else format(value * scale, spec)
+
+
+def _si(value: float | None) -> str:
+    if value is None:
+        return "–"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def render_markdown(result: Mapping[str, Any]) -> str:
+    """Table 3 (one line per row: macro-F1 ± std, Rtn vs BERT-N with dynamic padding, T_epoch, T, CO2 by
+    equation 1, codecarbon energy, FLOPs/document, latency, parameters) and the comparisons against the
+    paper's targets with their per-seed values, as Markdown (written beside the JSON)."""
+    rows, comps = result["rows"], result["comparisons"]
+    data = result.get("data") or {}
+    machine = result.get("machine") or {}
+    split = data.get("eval_split", "test")
+    bert = rows.get("bert") or {}
+    lines = [
+        f"# TopicBERT Table 3: {data.get('dataset')}",
+        "",
+        f"Command: `{result.get('command')}`  ",
+        f"Run folder: `{result.get('run_dir')}`; machine: {machine.get('cpu_model', '?')}, "
+        f"{machine.get('cpu_count', '?')} cores, torch threads {machine.get('torch_num_threads', '?')}.  ",
+        f"Documents: {data.get('n_train')} train / {data.get('n_validation')} validation / "
+        f"{data.get('n_test')} {split} ({data.get('task')}). macro-F1 on the {split} split, mean ± sample "
+        "std over the seeds listed; Rtn = 100 × macro-F1 / macro-F1 of BERT-N with dynamic padding; T_epoch and "
+        "T measured (training only); CO2 by equation 1 of the paper (0.07 kW × T × 0.61 kg CO2eq/kWh); energy "
+        "by codecarbon (an estimate on this machine: no RAPL); FLOPs per document and latency (batch 1) at "
+        "inference.",
+        "",
+        "| row | method | seeds | macro-F1 | Rtn % | T_epoch (s) | T (s) | CO2 eq. 1 (g) | energy (Wh) "
+        "| FLOPs/doc | latency (ms) | params |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = [m for m in ROW_NAMES if m in rows] + sorted(m for m in rows if m not in ROW_NAMES)
+    for method in order:
+        row = rows[method]
+        std = row.get("macro_f1_std")
+        f1 = f"{row['macro_f1']:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+        rtn = (100.0 * row["macro_f1"] / bert["macro_f1"]) if bert.get("macro_f1") else None
+        seeds = ",".join(map(str, row.get("seeds", [])))
+        lines.append(
+            f"| {ROW_NAMES.get(method, method)} | `{method}` | {seeds} | {f1} | {_fmt(rtn, '.1f')} "
+            f"| {_fmt(row.get('epoch_duration_s'), '.0f')} | {_fmt(row.get('train_duration_s'), '.0f')} "
+            f"| {_fmt(row.get('paper_emissions_kg_co2eq'), '.3g', 1e3)} "
+            f"| {_fmt(row.get('train_energy_kwh'), '.3g', 1e3)} | {_si(row.get('flops_per_doc'))} "
+            f"| {_fmt(row.get('latency_ms'), '.3g')} | {_si(row.get('n_params'))} |"
+        )
+    lines += [
+        "",
+        "Against the paper's targets (speed-up = T_epoch of the baseline / T_epoch of the row; retention = "
+        "100 × macro-F1 / the baseline's; per seed: the same seed of both rows; Δ macro-F1 = row minus "
+        "baseline, mean ± std over the paired seeds):",
+        "",
+        "| row | baseline | speed-up | retention % | speed-up per seed | retention % per seed | Δ macro-F1 "
+        "| inference FLOPs ratio | target | met |",
+        "|---|---|---:|---:|---|---|---|---:|---|---|",
+    ]
+    for c in comps:
+        per_speed = ", ".join(f"{v:.2f}" for v in c.get("speedup_per_seed", {}).values()) or "–"
+        per_rtn = ", ".join(f"{v:.1f}" for v in c.get("retention_per_seed", {}).values()) or "–"
+        diff, diff_std = c.get("macro_f1_diff_mean"), c.get("macro_f1_diff_std")
+        delta = "–" if diff is None else f"{diff:+.3f}"
+        if diff is not None and diff_std is not None:
+            delta += f" ± {diff_std:.3f}"
+        met = {True: "yes", False: "**no**", None: "–"}[c.get("meets_target")]
+        lines.append(
+            f"| `{c['method']}` | `{c['baseline']}` ({c['baseline_padding']}) "
+            f"| {_fmt(c.get('speedup'), '.2f')}× | {_fmt(c.get('retention'), '.1f')} | {per_speed} "
+            f"| {per_rtn} | {delta} | {_fmt(c.get('flops_ratio'), '.2f')} | {c.get('target') or '–'} "
+            f"| {met} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine_info(rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Platform, CPU model, torch version, load average now, and the torch threads the rows were trained with
+    (``torch_num_threads``: from the rows when they all agree, else this process's)."""
     import torch
 
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
-                            "torch_num_threads": torch.get_num_threads(), "device": "cpu"}
-    try:
-        info["load_average"] = list(os.getloadavg())
-    except OSError:
-        info["load_average"] = None
-    return info
+    threads = {r.get("torch_threads") for r in rows if r.get("torch_threads") is not None}
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
+            "torch_num_threads": threads.pop() if len(threads) == 1 else torch.get_num_threads(),
+            "device": "cpu", "load_average": load_average()}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -219,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "command": command_line(),
         "run_dir": str(run_dir),
         "config": config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
-        "machine": machine_info(),
+        "machine": machine_info(rows),
         "data": {k: rows[0].get(k) for k in ("dataset", "task", "n_train", "n_validation", "n_test",
                                               "eval_split")},
         "rows": summary,
@@ -231,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output, json.dumps(result, indent=2, default=str))
+    atomic_write_text(output.with_suffix(".md"), render_markdown(result))
     for c in comparisons:
         logger.info("%-14s vs %-10s speedup %s retention %s -> %s", c["method"], c["baseline"],
                     f"{c['speedup']:.2f}x" if c["speedup"] else "n/a",

@@ -58,9 +58,27 @@ def test_paired_per_seed_ratios_and_the_small_encoder_row():
     assert p2["paired_seeds"] == ["0", "1"]  # seed 2 has no TopicBERT run
     assert p2["retention_per_seed"] == pytest.approx({"0": 100.0, "1": 110.0})
     assert p2["speedup_per_seed"] == pytest.approx({"0": 2.0, "1": 2.5})
-    assert p2["macro_f1_diff_mean"] == pytest.approx(0.04) and p2["macro_f1_diff_std"] == pytest.approx(0.05657,
-                                                                                                       rel=1e-3)
+    assert p2["macro_f1_diff_mean"] == pytest.approx(0.04)
+    assert p2["macro_f1_diff_std"] == pytest.approx(0.05657, rel=1e-3)
     small = comps[("bert@small", "bert")]
     assert small["meets_target"] is None and small["target"] is None
     assert small["speedup"] == pytest.approx(290.0 / 3 / 50.0)  # mean bert epoch over its 3 seeds
     assert small["macro_f1_diff_std"] is None  # one paired seed
+
+
+def test_markdown_has_the_paper_rows_and_the_verdicts():
+    rows = [_row("bert", 0, 0.90, 100.0), _row("bert", 1, 0.80, 100.0), _row("cnn", 0, 0.5, 1.0),
+            _row("topicbert@p4", 0, 0.895, 50.0, p=4), _row("topicbert@p4", 1, 0.70, 50.0, p=4)]
+    summary = bench.summarize_rows(rows)
+    result = {"rows": summary, "comparisons": bench.compare_rows(summary), "command": "python x.py",
+              "run_dir": "runs/x", "machine": {"cpu_model": "CPU", "cpu_count": 2, "torch_num_threads": 1},
+              "data": {"dataset": "r8", "n_train": 10, "n_validation": 2, "n_test": 4, "eval_split": "test",
+                       "task": "single-label"}}
+    text = bench.render_markdown(result)
+    lines = text.splitlines()
+    table = [ln for ln in lines if ln.startswith("| ") and "`" in ln]
+    assert [ln.split("|")[1].strip() for ln in table[:3]] == ["CNN", "BERT-N (dynamic padding)",
+                                                             "TopicBERT-N/4"]
+    assert "0.850 ± 0.071" in table[1]  # bert over seeds 0 and 1
+    verdict = next(ln for ln in lines if ln.startswith("| `topicbert@p4` | `bert`"))
+    assert "2.00×" in verdict and "**no**" in verdict and "99.4, 87.5" in verdict
