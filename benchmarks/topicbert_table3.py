@@ -193,10 +193,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"{machine.get('cpu_count', '?')} cores, torch threads {machine.get('torch_num_threads', '?')}.  ",
         f"Documents: {data.get('n_train')} train / {data.get('n_validation')} validation / "
         f"{data.get('n_test')} {split} ({data.get('task')}). macro-F1 on the {split} split, mean ± sample "
-        "std over the seeds listed; Rtn = 100 × macro-F1 / macro-F1 of BERT-N with dynamic padding; T_epoch and "
-        "T measured (training only); CO2 by equation 1 of the paper (0.07 kW × T × 0.61 kg CO2eq/kWh); energy "
-        "by codecarbon (an estimate on this machine: no RAPL); FLOPs per document and latency (batch 1) at "
-        "inference.",
+        "std over the seeds listed; Rtn = 100 × macro-F1 / macro-F1 of BERT-N with dynamic padding; "
+        "T_epoch and T measured (training only); CO2 by equation 1 of the paper (0.07 kW × T × 0.61 kg "
+        "CO2eq/kWh); energy by codecarbon (an estimate on this machine: no RAPL); FLOPs per document and "
+        "latency (batch 1) at inference.",
         "",
         "| row | method | seeds | macro-F1 | Rtn % | T_epoch (s) | T (s) | CO2 eq. 1 (g) | energy (Wh) "
         "| FLOPs/doc | latency (ms) | params |",
