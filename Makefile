@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test lint install clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,11 @@ install: $(BIN)/python
 demo: install
 	$(BIN)/frugaltext compare --output runs/demo
 
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 clean-demo:

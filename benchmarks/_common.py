@@ -11,7 +11,7 @@ __all__ = ["command_line", "cpu_model", "dataset_slug", "load_average"]
 
 
 def command_line() -> str:
-    """This run's command line, with the interpreter's path relative to the working directory when it is
+    """The command line of this run, with the interpreter's path relative to the working directory when it is
     inside it (``.venv/bin/python ...``), so that recorded commands do not carry this machine's paths."""
     exe = sys.executable
     try:

@@ -47,9 +47,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
-
 import numpy as np
+from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 logger = logging.getLogger("benchmarks.distillation")
 
@@ -166,11 +165,13 @@ def summarize(runs: Mapping[str, Mapping[str, Any]], teacher: Mapping[str, Any],
             rows.append(row)
     for row in rows:
         if row["distilled"]:
-            control = {r["seed"]: r["macro_f1"] for r in by_method.get(method_names(row["architecture"])[1], [])}
+            control_method = method_names(row["architecture"])[1]
+            control = {r["seed"]: r["macro_f1"] for r in by_method.get(control_method, [])}
             own = {r["seed"]: r["macro_f1"] for r in by_method[row["method"]]}
             paired = sorted(set(own) & set(control))
             if paired:
-                row["delta_macro_f1_vs_control"] = 100.0 * statistics.fmean(own[s] - control[s] for s in paired)
+                row["delta_macro_f1_vs_control"] = 100.0 * statistics.fmean(
+                    own[s] - control[s] for s in paired)
                 row["delta_seeds"] = paired
     return rows
 
@@ -206,7 +207,8 @@ def check_targets(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "met": (best["retention_mean"] >= 95.0) if best else None,
         },
         "speedup_b32_ge_20": {
-            r["method"]: {"speedup": r["speedup"], "met": None if r["speedup"] is None else r["speedup"] >= 20}
+            r["method"]: {"speedup": r["speedup"],
+                          "met": None if r["speedup"] is None else r["speedup"] >= 20}
             for r in rows
         },
     }
@@ -230,8 +232,8 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         f"Train / validation / test documents: {result['dataset_sizes']}.  ",
         "Macro-F1 and accuracy in %, mean ± sample std over the seeds listed; retention = student macro-F1 / "
         "teacher macro-F1 (%); params ratio = teacher / student; throughput in documents/s (text in, logits "
-        "out), median of interleaved repeats; speedup = student / teacher throughput at batch 32; Δ vs control = "
-        "distilled minus control macro-F1 in points, averaged over the seeds both have.",
+        "out), median of interleaved repeats; speedup = student / teacher throughput at batch 32; "
+        "Δ vs control = distilled minus control macro-F1 in points, averaged over the seeds both have.",
         "",
         "| model | seeds | macro-F1 | accuracy | retention % | Δ vs control (pts) | params | params ratio "
         "| docs/s b32 | docs/s b1 | speedup b32 | speedup b1 |",
@@ -242,7 +244,8 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         lines.append(
             f"| teacher ({teacher.get('method', 'bert')}) | {teacher.get('seed', 0)} | "
             f"{_fmt(teacher['macro_f1'], 2, 100)} | {_fmt(teacher['accuracy'], 2, 100)} | 100 | | "
-            f"{teacher['n_params'] / 1e6:.2f}M | 1 | {_fmt(tt.get('b32'), 1)} | {_fmt(tt.get('b1'), 1)} | 1 | 1 |")
+            f"{teacher['n_params'] / 1e6:.2f}M | 1 | {_fmt(tt.get('b32'), 1)} | "
+            f"{_fmt(tt.get('b1'), 1)} | 1 | 1 |")
     for row in result.get("summary") or []:
         delta = row.get("delta_macro_f1_vs_control")
         lines.append(
@@ -259,7 +262,8 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         lines += ["", "Targets (issue 6):", ""]
         for arch, t in targets["distilled_ge_control"].items():
             lines.append(f"- distill-{arch} >= student-{arch}: {t['met']} "
-                         f"({_fmt(t['distilled_macro_f1'], 2, 100)} vs {_fmt(t['control_macro_f1'], 2, 100)})")
+                         f"({_fmt(t['distilled_macro_f1'], 2, 100)} vs "
+                         f"{_fmt(t['control_macro_f1'], 2, 100)})")
         b = targets["best_distilled_retention"]
         lines.append(f"- best distilled retention >= 95% (the issue states it for Reuters-8): {b['met']} "
                      f"({b['method']}: {_fmt(b['retention'], 1)}%)")
@@ -366,10 +370,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="embedded dataset name (r8) or dataset directory")
     p.add_argument("--teacher-dir", default=None,
-                   help="trained teacher to reuse (a saved `bert` model or HF checkpoint); else one is trained")
+                   help="trained teacher to reuse (a saved `bert` model or HF checkpoint); "
+                        "else one is trained")
     p.add_argument("--teacher-epochs", type=float, default=1.0, help="epochs of the teacher trained here")
     p.add_argument("--teacher-max-length", type=int, default=128, help="tokens of the teacher trained here")
-    p.add_argument("--teacher-batch-size", type=int, default=16, help="batch size of the teacher trained here")
+    p.add_argument("--teacher-batch-size", type=int, default=16,
+                   help="batch size of the teacher trained here")
     p.add_argument("--students", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES)
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (first-seed, first-seed + 1, ...)")
     p.add_argument("--first-seed", type=int, default=0)
@@ -387,7 +393,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "embeddings=pretrained (value parsed as YAML); repeat for several")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--work-dir", default=None,
-                   help="trained teacher, seed-0 students and teacher-logit cache (default runs/distillation/<data>)")
+                   help="trained teacher, seed-0 students and teacher-logit cache "
+                        "(default runs/distillation/<data>)")
     p.add_argument("--output", default=None, help="default benchmarks/results/distillation_<data>.json")
     return p.parse_args(argv)
 
@@ -534,7 +541,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "method": method, "architecture": arch, "seed": seed, **scores,
                     "n_params": student.n_params(), "train_duration_s": meter.phases["train"].duration_s,
                     "epoch_durations_s": meter.epoch_durations_s, "settings_overrides": overrides,
-                    "cost_notes": notes, "load_average_before": load_start, "load_average_after": load_average(),
+                    "cost_notes": notes, "load_average_before": load_start,
+                    "load_average_after": load_average(),
                 }
                 logger.info("%s seed %d: macro_f1 %.4f accuracy %.4f (%.0f s)", method, seed,
                             scores["macro_f1"], scores["accuracy"], meter.phases["train"].duration_s)
@@ -550,8 +558,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 logger.info("measuring throughput of the teacher and %d students, interleaved", len(names))
                 texts = list(data.test.texts)
                 models = {TEACHER: teacher, **{n: seed0_models[n] for n in names}}
-                result["throughput"] = measure_throughputs(models, texts[:args.b32_docs], texts[:args.b1_docs],
-                                                           args.repeats)
+                result["throughput"] = measure_throughputs(models, texts[:args.b32_docs],
+                                                           texts[:args.b1_docs], args.repeats)
                 refresh(result, args.students)
                 write_result(output, result)
             seed0_models.clear()

@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
-
 import numpy as np
+from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 logger = logging.getLogger("benchmarks.early_exit")
 

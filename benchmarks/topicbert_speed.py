@@ -11,16 +11,16 @@ measures, in **one process and interleaved**, on the same K training documents:
   the longest in the batch (full partitions are exactly N/p long, so only a short single-partition
   document is padded);
 
-all built from the same encoder (packaged all-MiniLM-L6-v2 unless ``--model-name-or-path``) and, for TopicBERT,
-the same freshly pretrained NVDM. A batch is ``--batch-docs`` documents' worth: for TopicBERT-N/p that is all
-the partitions of those documents. Each configuration runs forward + backward + AdamW steps over the K
-documents; rounds are repeated ``--rounds`` times in rotating order and the median time kept, so that load
-from other processes on a shared machine hits every configuration alike.
+all built from the same encoder (packaged all-MiniLM-L6-v2 unless ``--model-name-or-path``) and, for
+TopicBERT, the same freshly pretrained NVDM. A batch is ``--batch-docs`` documents' worth: for TopicBERT-N/p
+that is all the partitions of those documents. Each configuration runs forward + backward + AdamW steps over
+the K documents; rounds are repeated ``--rounds`` times in rotating order and the median time kept, so that
+load from other processes on a shared machine hits every configuration alike.
 
 Reported per configuration: time per document, ``throughput_docs_per_s``, implied epoch time for the training
 split (n_train / throughput), FLOPs per document (forward and forward + backward, from
-:func:`frugaltext.cost.flops.count_flops` on the batches as they ran, padding included), the analytic attention
-term (4 L^2 H per sequence and layer), real and computed (padded) tokens per document, and
+:func:`frugaltext.cost.flops.count_flops` on the batches as they ran, padding included), the analytic
+attention term (4 L^2 H per sequence and layer), real and computed (padded) tokens per document, and
 ``speedup`` = time per document of BERT-N / time per document of the configuration, against both baselines.
 
 Macro-F1 and ``retention`` are NOT measured here (no training to convergence): they are written as ``null``
@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
-
 import numpy as np
+from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 
 def _pad(rows: list[list[int]], pad_id: int, length: int | None) -> tuple[Any, Any]:
@@ -93,8 +92,6 @@ def build_batches(name: str, tokenizer: Any, texts: list[str], labels: np.ndarra
 
 def train_round(model: Any, optimizer: Any, batches: list[dict[str, Any]]) -> float:
     """Wall time (s) of forward + backward + optimizer step over all batches."""
-    import torch
-
     model.train()
     start = time.perf_counter()
     for b in batches:
@@ -107,6 +104,8 @@ def train_round(model: Any, optimizer: Any, batches: list[dict[str, Any]]) -> fl
 
 
 def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON to ``path`` (parent folders created) through a temporary file and
+    an atomic rename, so that a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
@@ -114,6 +113,9 @@ def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark with the command-line arguments ``argv`` (``sys.argv`` when None): pretrain the NVDM,
+    time every configuration over interleaved rounds, write the JSON report to ``--output`` and print a
+    summary; returns the exit status 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="r8")
     parser.add_argument("--model-name-or-path", default=None)
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- NVDM (few epochs; stated in the output) ---------------------------------------------------------
     log_rows: list[dict[str, float]] = []
-    topic = pretrain_topic_model(train_texts, list(data.validation.texts) if data.validation is not None else (),
+    validation_texts = list(data.validation.texts) if data.validation is not None else ()
+    topic = pretrain_topic_model(train_texts, validation_texts,
                                  max_size=args.vocab_size, n_topics=args.n_topics, epochs=args.nvdm_epochs,
                                  patience=None, seed=args.seed, log=log_rows.append)
     words = top_words(topic.model, topic.vocab, n=10)
@@ -210,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         c["flops"] = fwd / k
         c["flops_train_step"] = trn / k
         c["attention_flops_forward"] = attn / k
-        print(f"{name}: {c['flops'] / 1e9:.2f} GFLOPs/doc fwd, {c['flops_train_step'] / 1e9:.2f} train", flush=True)
+        print(f"{name}: {c['flops'] / 1e9:.2f} GFLOPs/doc fwd, {c['flops_train_step'] / 1e9:.2f} train",
+              flush=True)
         train_round(m, c["optimizer"], c["batches"][:1])  # warm-up step (untimed)
 
     # --- timed rounds, rotating order ---------------------------------------------------------------------
@@ -242,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
             "implied_epoch_time_s": n_train * med / K,
             "n_params": int(sum(p.numel() for p in c["model"].parameters())),
         }
-    for name, row in results.items():
+    for row in results.values():
         for base_name in ("bert_fixed", "bert_dynamic"):
             row[f"speedup_vs_{base_name}"] = results[base_name]["time_per_doc_s"] / row["time_per_doc_s"]
-            row[f"flops_ratio_vs_{base_name}"] = results[base_name]["flops_train_step"] / row["flops_train_step"]
+            row[f"flops_ratio_vs_{base_name}"] = (results[base_name]["flops_train_step"]
+                                                  / row["flops_train_step"])
         row["macro_f1"] = None
         row["retention"] = None
     lengths = [len(x) for x in tokenizer(texts, truncation=False)["input_ids"]]
@@ -261,19 +266,21 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(), "torch": torch.__version__,
                     "transformers": transformers.__version__,
                     "load_average_at_end": list(os.getloadavg()),
-                    "note": "shared 2-core CPU machine loaded by other benchmarks; configurations interleaved "
-                            "and the median of rounds kept"},
-        "doc_token_lengths_untruncated": {"mean": float(np.mean(lengths)), "median": float(np.median(lengths)),
-                                          "share_over_max_length": float(np.mean(np.array(lengths) > args.max_length)),
-                                          "train_split_mean": float(all_lengths.mean()),
-                                          "train_split_median": float(np.median(all_lengths)),
-                                          "train_split_share_over_max_length":
-                                              float(np.mean(all_lengths > args.max_length)),
-                                          "note": "tokens with [CLS]/[SEP], before truncation to N"},
-        "nvdm": {"epochs": args.nvdm_epochs, "note": f"freshly pretrained for only {args.nvdm_epochs} epochs (the epoch with the best "
+                    "note": "shared 2-core CPU machine loaded by other benchmarks; configurations "
+                            "interleaved and the median of rounds kept"},
+        "doc_token_lengths_untruncated": {
+            "mean": float(np.mean(lengths)), "median": float(np.median(lengths)),
+            "share_over_max_length": float(np.mean(np.array(lengths) > args.max_length)),
+            "train_split_mean": float(all_lengths.mean()),
+            "train_split_median": float(np.median(all_lengths)),
+            "train_split_share_over_max_length": float(np.mean(all_lengths > args.max_length)),
+            "note": "tokens with [CLS]/[SEP], before truncation to N"},
+        "nvdm": {"epochs": args.nvdm_epochs,
+                 "note": f"freshly pretrained for only {args.nvdm_epochs} epochs (the epoch with the best "
                  "validation perplexity kept), enough for timing; not tuned or checked for convergence",
                  "n_topics": args.n_topics, "vocab_size": len(topic.vocab),
-                 "held_out_perplexity": topic.perplexity, "mean_npmi": float(finite.mean()) if finite.size else None,
+                 "held_out_perplexity": topic.perplexity,
+                 "mean_npmi": float(finite.mean()) if finite.size else None,
                  "history": log_rows, "duration_s": topic.duration_s,
                  "top_words_most_coherent": [{"topic": int(t), "npmi": float(npmi[t]), "words": words[t]}
                                              for t in order[:8]]},
@@ -284,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.perf_counter() - t0,
     }
     atomic_write_json(Path(args.output), payload)
-    print(json.dumps({k: {kk: results[k][kk] for kk in ("throughput_docs_per_s", "speedup_vs_bert_fixed",
-                                                          "speedup_vs_bert_dynamic", "flops_train_step",
-                                                          "padded_tokens_per_doc")} for k in results}, indent=1))
+    summary_keys = ("throughput_docs_per_s", "speedup_vs_bert_fixed", "speedup_vs_bert_dynamic",
+                    "flops_train_step", "padded_tokens_per_doc")
+    print(json.dumps({k: {kk: results[k][kk] for kk in summary_keys} for k in results}, indent=1))
     return 0
 
 

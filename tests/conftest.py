@@ -32,14 +32,16 @@ TOY_LABELS = ["earn", "crude", "grain", "interest", "earn", "crude", "grain", "i
 
 
 def write_tiny_bert(directory: Path, num_hidden_layers: int = 2, seed: int = 0) -> Path:
-    """Write a tiny random BERT checkpoint (hidden 32, 4 heads) with a word-level vocab.txt to ``directory``."""
+    """Write a tiny random BERT checkpoint (hidden 32, 4 heads) with a word-level vocab.txt to
+    ``directory``."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    # transformers 5: the argument is ``vocab`` (``vocab_file`` is silently ignored and gives an all-[UNK] tokenizer)
+    # transformers 5: the argument is ``vocab`` (``vocab_file`` is silently ignored and gives an all-[UNK]
+    # tokenizer)
     tokenizer = BertTokenizer.from_pretrained(directory, do_lower_case=True)
     tokenizer.save_pretrained(directory)
     if tokenizer.tokenize("oil crude")[0] != "oil":

@@ -8,7 +8,8 @@ from frugaltext.data.dataset import Split, TextClassificationData
 
 
 def make_data(texts, labels, multi_label=False, name="toy", test_texts=None, test_labels=None):
-    """A TextClassificationData whose train = validation = test = the given toy rows (unless test is given)."""
+    """A TextClassificationData whose train = validation = test = the given toy rows (unless test is
+    given)."""
     if multi_label:
         names = tuple(sorted({lab for row in labels for lab in row}))
         index = {n: i for i, n in enumerate(names)}
@@ -27,7 +28,8 @@ def make_data(texts, labels, multi_label=False, name="toy", test_texts=None, tes
             return np.array([index[lab] for lab in rows], dtype=np.int64)
 
     def split(name, t, y):
-        return Split(name=name, texts=list(t), labels=encode(y), ids=[f"{name}:{i + 1}" for i in range(len(t))])
+        return Split(name=name, texts=list(t), labels=encode(y),
+                     ids=[f"{name}:{i + 1}" for i in range(len(t))])
 
     test_texts = texts if test_texts is None else test_texts
     test_labels = labels if test_labels is None else test_labels

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from frugaltext.cost.meter import CostMeter
 from frugaltext.errors import ConfigError
@@ -69,9 +68,11 @@ def test_flops_grow_superlinearly_and_params(trained):
 
 
 def test_multi_label_uses_bce(tiny_bert_dir):
-    labels = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"], ["interest", "trade"]]
+    labels = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"],
+              ["interest", "trade"]]
     data = make_data(TOY_TEXTS, labels, multi_label=True)
-    method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), **{**FAST, "epochs": 2}).fit(data, CostMeter())
+    method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), **{**FAST, "epochs": 2}).fit(
+        data, CostMeter())
     assert method.model.config.problem_type == "multi_label_classification"
     proba = method.predict_proba(TOY_TEXTS)
     assert proba.shape == (8, 5) and ((proba >= 0) & (proba <= 1)).all()

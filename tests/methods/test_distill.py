@@ -218,18 +218,21 @@ def test_compare_puts_bert_first_for_teacher_auto():
 
 
 def test_frugaltext_bert_directory_as_teacher(tiny_bert_dir, data, tmp_path):
-    """A saved ``bert`` model (what compare's teacher 'auto' points to): its real logits, labels and tokenizer."""
+    """A saved ``bert`` model (what compare's teacher 'auto' points to): its real logits, labels and
+    tokenizer."""
     bert = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), max_length=16)
     bert.label_names, bert.multi_label = data.label_names, False
     bert._build(data.num_labels, data.id2label, False)  # an untrained tiny classifier is teacher enough here
     teacher = str(bert.save(tmp_path / "bert"))
     method = get_method_class("distill-bilstm")(teacher=teacher, teacher_cache_dir=str(tmp_path / "cache"),
-                                                tokenizer="wordpiece", embeddings="pretrained", epochs=1, **FAST)
+                                                tokenizer="wordpiece", embeddings="pretrained", epochs=1,
+                                                **FAST)
     method.fit(data, meter(), seed=0)
     cached = method.cost_notes()["teacher_logits_cache_file"]
     from safetensors.numpy import load_file
 
-    np.testing.assert_allclose(load_file(cached)["logits"], bert.predict_logits(TOY_TEXTS), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(load_file(cached)["logits"], bert.predict_logits(TOY_TEXTS),
+                               rtol=1e-5, atol=1e-6)
     assert method.cost_notes()["embeddings_from"] == teacher  # tokenizer and embeddings of the teacher
     assert method.model.config.vocab_size == len(bert.tokenizer)
 

@@ -31,7 +31,8 @@ def test_fit_predict_save_load_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["tfidf-lr", "tfidf-svm"])
 def test_multi_label(name, tmp_path):
-    labels = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"], ["interest", "trade"]]
+    labels = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"],
+              ["interest", "trade"]]
     data = make_data(TOY_TEXTS, labels, multi_label=True)
     method = get_method_class(name)(C=100.0).fit(data, CostMeter())
     pred = method.predict(TOY_TEXTS)

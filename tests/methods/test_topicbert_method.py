@@ -98,7 +98,8 @@ def test_topic_lr_factor_scales_the_nvdm_learning_rate(tiny_bert_dir, tmp_path):
                                            topic_lr_factor=10.0)
     vocab = BowVocabulary().fit(TOY_TEXTS)
     model = TopicBertForSequenceClassification.from_encoder_and_nvdm(
-        tiny_bert_dir, NVDM(NVDMConfig(vocab_size=len(vocab), hidden_size=8, n_topics=4)), vocab, num_labels=4)
+        tiny_bert_dir, NVDM(NVDMConfig(vocab_size=len(vocab), hidden_size=8, n_topics=4)), vocab,
+        num_labels=4)
     args = make_training_args(tmp_path, seed=0, epochs=1, batch_size=8, learning_rate=1e-3)
     optimizer = method._optimizer(model, args)
     lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}

@@ -25,7 +25,8 @@ def test_kept_layers_are_the_chosen_ones_and_round_trip(tiny_bert4_dir, tmp_path
     small = keep_encoder_layers(AutoModel.from_pretrained(tiny_bert4_dir), (0, 2))
     assert len(encoder_layer_list(small)) == 2 and small.config.num_hidden_layers == 2
     # layer 1 of the small model is layer 2 of the full one
-    for a, b in zip(encoder_layer_list(small)[1].parameters(), encoder_layer_list(full)[2].parameters()):
+    for a, b in zip(encoder_layer_list(small)[1].parameters(), encoder_layer_list(full)[2].parameters(),
+                    strict=True):
         assert torch.equal(a, b)
     ids = torch.tensor([[2, 5, 6, 7, 3]])
     small.eval()

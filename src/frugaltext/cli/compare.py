@@ -41,7 +41,8 @@ def compare(
         str | None,
         typer.Option(
             "--preset",
-            help="quick (default, ~20 min on 2 CPU cores), paper (512 tokens, 4 epochs, 3 seeds) or table3 (TopicBERT Table 3 rows at 256 tokens).",
+            help="quick (default, ~20 min on 2 CPU cores), paper (512 tokens, 4 epochs, 3 seeds) "
+            "or table3 (TopicBERT Table 3 rows at 256 tokens).",
         ),
     ] = None,
     config: Annotated[

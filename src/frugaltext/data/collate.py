@@ -45,9 +45,9 @@ class PadCollator:
     Returns (on call)
     -----------------
     dict of Tensor
-        ``input_ids``/``attention_mask``/``token_type_ids`` of shape ``(batch_size, seq_len)`` long; ``labels``
-        of shape ``(batch_size,)`` long (single-label) or ``(batch_size, num_labels)`` float (multi-label);
-        other keys stacked as float32 (floats) or long (ints).
+        ``input_ids``/``attention_mask``/``token_type_ids`` of shape ``(batch_size, seq_len)`` long;
+        ``labels`` of shape ``(batch_size,)`` long (single-label) or ``(batch_size, num_labels)`` float
+        (multi-label); other keys stacked as float32 (floats) or long (ints).
     """
 
     def __init__(self, pad_token_id: int = 0, pad_to: int | None = None) -> None:
@@ -55,6 +55,14 @@ class PadCollator:
         self.pad_to = pad_to
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Collate ``features`` (one dict per example) into one padded batch of tensors (see the class
+        docstring for the keys, shapes and dtypes).
+
+        Raises
+        ------
+        ConfigError
+            If ``pad_to`` is shorter than the longest sequence.
+        """
         batch: dict[str, torch.Tensor] = {}
         lengths = [len(f["input_ids"]) for f in features]
         seq_len = max(lengths) if self.pad_to is None else self.pad_to
@@ -90,7 +98,9 @@ class PadCollator:
         return batch
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "head") -> list[list[int]]:
+def encode_texts(
+    tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "head"
+) -> list[list[int]]:
     """Tokenise ``texts`` to token-id lists of at most ``max_length`` tokens (special tokens included).
 
     Parameters

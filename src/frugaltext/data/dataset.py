@@ -22,9 +22,11 @@ class Split:
         Non-empty document texts.
     labels : ndarray
         Shape ``(n_docs,)``, dtype int64, label ids for single-label tasks; shape ``(n_docs, num_labels)``,
-        dtype float32 with 0/1 entries for multi-label tasks. Ids index ``TextClassificationData.label_names``.
+        dtype float32 with 0/1 entries for multi-label tasks. Ids index
+        ``TextClassificationData.label_names``.
     ids : list of str, length n_docs
-        Row identifiers (the ``id`` field when present, else ``"<file>:<line>"``), for error messages and output.
+        Row identifiers (the ``id`` field when present, else ``"<file>:<line>"``), for error messages and
+        output.
     source : str
         Where the split came from (a path, or ``"carved from train (seed 13)"``).
     """
@@ -83,7 +85,8 @@ class TextClassificationData:
 
     @property
     def problem_type(self) -> str:
-        """transformers' ``problem_type``: single_label_classification or multi_label_classification."""
+        """The ``problem_type`` transformers expects: single_label_classification or
+        multi_label_classification."""
         return "multi_label_classification" if self.multi_label else "single_label_classification"
 
     @property

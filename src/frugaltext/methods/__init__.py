@@ -18,4 +18,6 @@ BUILTIN_METHOD_MODULES = (
     "frugaltext.methods.distill",
 )
 
-__all__ = ["Method", "available_methods", "get_method_class", "load_model", "register", "BUILTIN_METHOD_MODULES"]
+__all__ = [
+    "Method", "available_methods", "get_method_class", "load_model", "register", "BUILTIN_METHOD_MODULES",
+]

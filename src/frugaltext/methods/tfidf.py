@@ -38,8 +38,9 @@ class _TfidfMethod(Method):
 
     def _make(self) -> TfidfLinearClassifier:
         s = self.settings
-        return TfidfLinearClassifier(classifier=self.classifier, C=s.C, ngram_range=(s.ngram_min, s.ngram_max),
-                                     min_df=s.min_df, max_features=s.max_features, sublinear_tf=s.sublinear_tf,
+        return TfidfLinearClassifier(classifier=self.classifier, C=s.C,
+                                     ngram_range=(s.ngram_min, s.ngram_max), min_df=s.min_df,
+                                     max_features=s.max_features, sublinear_tf=s.sublinear_tf,
                                      max_iter=s.max_iter)
 
     def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None):
@@ -52,7 +53,8 @@ class _TfidfMethod(Method):
 
     def _require(self) -> TfidfLinearClassifier:
         if self.estimator is None:
-            raise ModelLoadError(f"{self.name}: the model is not trained or loaded; call fit() or load() first")
+            raise ModelLoadError(
+                f"{self.name}: the model is not trained or loaded; call fit() or load() first")
         return self.estimator
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

@@ -90,8 +90,8 @@ class NVDMSettings:
             data.train.texts, valid, min_df=self.bow_min_df, max_df=self.bow_max_df,
             max_size=self.bow_max_size, n_topics=self.n_topics, hidden_size=self.nvdm_hidden,
             activation=self.nvdm_activation, n_samples=self.nvdm_samples, epochs=self.nvdm_pretrain_epochs,
-            batch_size=self.nvdm_batch_size, learning_rate=self.nvdm_learning_rate, patience=self.nvdm_patience,
-            seed=seed)
+            batch_size=self.nvdm_batch_size, learning_rate=self.nvdm_learning_rate,
+            patience=self.nvdm_patience, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -435,7 +435,8 @@ class TopicBertMethod(Method):
         from frugaltext.models.topicbert import TopicBertForSequenceClassification
 
         self.model, self.tokenizer = load_checkpoint(
-            directory, TopicBertForSequenceClassification, "topicbert", required=("config.json", "bow_vocabulary.json")
+            directory, TopicBertForSequenceClassification, "topicbert",
+            required=("config.json", "bow_vocabulary.json"),
         )
         self.vocab = self.model.bow_vocabulary
         notes_path = directory / NOTES_FILE

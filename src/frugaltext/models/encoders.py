@@ -38,7 +38,7 @@ def parse_encoder_layers(value: str | int | Sequence[int] | None,
     except ValueError as err:
         raise ConfigError(f"{where}: expected comma-separated layer indices such as '0,2,4', "
                           f"got {value!r}") from err
-    if not layers or min(layers) < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
+    if not layers or min(layers) < 0 or any(b <= a for a, b in zip(layers, layers[1:], strict=False)):
         raise ConfigError(f"{where}: layer indices must be >= 0 and strictly increasing, got {value!r}")
     return layers
 
@@ -80,8 +80,8 @@ def keep_encoder_layers(model: nn.Module, layers: Sequence[int] | None) -> nn.Mo
                           f"{list(layers)}")
     kept = nn.ModuleList([module_list[i] for i in layers])
     base = getattr(model, "base_model", model)
-    owner = base.encoder if isinstance(getattr(getattr(base, "encoder", None), "layer", None), nn.ModuleList) \
-        else base.transformer
+    encoder_layer = getattr(getattr(base, "encoder", None), "layer", None)
+    owner = base.encoder if isinstance(encoder_layer, nn.ModuleList) else base.transformer
     owner.layer = kept
     for config in {id(c): c for c in (getattr(model, "config", None), getattr(base, "config", None))
                    if c is not None}.values():

@@ -21,7 +21,6 @@ from sklearn.svm import LinearSVC
 
 from frugaltext.errors import ConfigError, ModelLoadError
 
-
 #: decision score stored for a label that was constant in training (sigmoid(10) > 0.9999)
 CONSTANT_SCORE = 10.0
 
@@ -90,8 +89,9 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Raw scores of shape (n_samples, n_classes) (a column for binary problems is expanded to two)."""
         if self.multi_label_:
-            # from the stored coefficients: sklearn's constant predictor (a label never/always on in training)
-            # scores 0 = "undecided", which a 0.5 probability threshold would turn into "on" for every document
+            # from the stored coefficients: sklearn's constant predictor (a label never/always on in
+            # training) scores 0 = "undecided", which a 0.5 probability threshold would turn into "on" for
+            # every document
             coef, intercept = self.coefficients()
             features = self.pipeline_.named_steps["tfidf"].transform(list(X))
             return np.asarray(features @ coef.T) + intercept
@@ -148,7 +148,8 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
             "vocabulary": {k: int(v) for k, v in vec.vocabulary_.items()},
         }
         (directory / "tfidf.json").write_text(json.dumps(meta), encoding="utf-8")
-        save_file({"idf": np.ascontiguousarray(vec.idf_, dtype=np.float32), "coef": coef, "intercept": intercept},
+        save_file({"idf": np.ascontiguousarray(vec.idf_, dtype=np.float32), "coef": coef,
+                   "intercept": intercept},
                   str(directory / "tfidf.safetensors"))
 
     @classmethod
@@ -168,8 +169,9 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
         params = meta["params"]
         params["ngram_range"] = tuple(params["ngram_range"])
         self = cls(**params)
-        vec = TfidfVectorizer(ngram_range=self.ngram_range, min_df=self.min_df, max_features=self.max_features,
-                              sublinear_tf=self.sublinear_tf, dtype=np.float32)
+        vec = TfidfVectorizer(ngram_range=self.ngram_range, min_df=self.min_df,
+                              max_features=self.max_features, sublinear_tf=self.sublinear_tf,
+                              dtype=np.float32)
         vec.vocabulary_ = meta["vocabulary"]
         vec.idf_ = tensors["idf"].astype(np.float64)
         classes = np.asarray(meta["classes"])

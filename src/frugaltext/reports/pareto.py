@@ -156,9 +156,9 @@ def _panel(ax: Any, summaries: Sequence[MethodSummary], key: str, factor: float)
 
 
 def _plain_log_axis(ax: Any) -> None:
-    """Log x axis with ticks at 1, 2 and 5 times each power of ten, written as plain numbers (``0.2``, ``500``)
-    rather than ``2 x 10^-1``, and no labels on the minor ticks (they collide when the axis spans less than a
-    decade)."""
+    """Log x axis with ticks at 1, 2 and 5 times each power of ten, written as plain numbers (``0.2``,
+    ``500``) rather than ``2 x 10^-1``, and no labels on the minor ticks (they collide when the axis spans
+    less than a decade)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")

@@ -167,7 +167,8 @@ def train_with_trainer(
     ----------
     model : nn.Module
         Its ``forward(**batch)`` returns an output with ``loss`` (and ``logits``) when ``labels`` is given.
-    train_dataset, eval_dataset : Dataset of feature dicts (see :class:`~frugaltext.data.collate.EncodedDataset`)
+    train_dataset, eval_dataset : Dataset of feature dicts
+        See :class:`~frugaltext.data.collate.EncodedDataset`.
     collator : the batch collator, usually :class:`~frugaltext.data.collate.PadCollator`
     args : from :func:`make_training_args`
     meter : CostMeter, optional
@@ -247,7 +248,8 @@ def label_features(labels: np.ndarray, multi_label: bool) -> list[Any]:
 
 
 def save_checkpoint(model: torch.nn.Module, tokenizer: Any, directory: Path) -> bool:
-    """Write ``model`` and ``tokenizer`` with ``save_pretrained`` into ``directory``, on the main process only.
+    """Write ``model`` and ``tokenizer`` with ``save_pretrained`` into ``directory``, on the main process
+    only.
 
     Returns True when this process wrote the files (rank 0, or not distributed).
     """
