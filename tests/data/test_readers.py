@@ -584,3 +584,56 @@ def test_limit_multi_label_and_bad_values():
         data.limit(n_train=0)
     with pytest.raises(ConfigError, match="n_test"):
         data.limit(n_test=2.5)
+
+
+# ----------------------------------------------------------------------------------------------------
+# multi-label carve: iterative stratification
+# ----------------------------------------------------------------------------------------------------
+
+
+def _zipf_multilabel(n: int = 400, n_labels: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    p = 0.5 / np.arange(1, n_labels + 1)  # label j in about 50/j % of the rows: a few common, many rare
+    y = rng.random((n, n_labels)) < p
+    y[y.sum(1) == 0, 0] = True  # every row has a label
+    return y.astype(int)
+
+
+def test_iterative_stratification_keeps_each_label_share():
+    from frugaltext.data.readers import iterative_stratified_mask
+
+    y = _zipf_multilabel()
+    mask = iterative_stratified_mask(y, 0.2, seed=3)
+    assert mask.dtype == bool and mask.shape == (400,)
+    assert abs(mask.sum() - 80) <= 8  # sizes are approximate: label shares come first
+    counts = y.sum(0)
+    in_val = y[mask].sum(0)
+    # every label keeps about 20% of its rows on the validation side (within one row of exact)
+    assert np.all(np.abs(in_val - 0.2 * counts) <= 1.0 + 1e-9), (in_val, counts)
+    # and it is deterministic for a seed
+    assert np.array_equal(mask, iterative_stratified_mask(y, 0.2, seed=3))
+    # a random split of the same size misses the rare labels by much more
+    rng = np.random.default_rng(0)
+    worst_random = max(np.abs(y[rng.permutation(400)[:80]].sum(0) - 0.2 * counts).max() for _ in range(20))
+    assert worst_random > 1.0
+
+
+def test_iterative_stratification_bad_input():
+    from frugaltext.data.readers import iterative_stratified_mask
+
+    with pytest.raises(ValueError, match="2-D"):
+        iterative_stratified_mask(np.zeros(5), 0.2, 0)
+    with pytest.raises(ValueError, match="fraction"):
+        iterative_stratified_mask(np.zeros((5, 2)), 1.0, 0)
+
+
+def test_multi_label_carve_is_stratified_and_says_so(tmp_path):
+    y = _zipf_multilabel(n=200, n_labels=6, seed=1)
+    names = [f"l{j}" for j in range(6)]
+    rows = [{"text": f"doc {i}", "labels": [names[j] for j in np.flatnonzero(r)]} for i, r in enumerate(y)]
+    data = load_data(write_jsonl(tmp_path / "train.jsonl", rows), validation_fraction=0.25)
+    assert data.multi_label and len(data.train) + len(data.validation) == 200
+    note = next(n for n in data.notes if "carved" in n)
+    assert "iterative stratification" in note
+    val = np.asarray(data.validation.labels).sum(0)
+    assert np.all(np.abs(val - 0.25 * y.sum(0)) <= 1.0 + 1e-9)
