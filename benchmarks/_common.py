@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import platform
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["command_line", "cpu_model", "dataset_slug", "load_average"]
+__all__ = [
+    "command_line",
+    "cpu_model",
+    "dataset_slug",
+    "interleaved_schedule",
+    "load_average",
+    "machine_info",
+    "run_interleaved",
+]
+
+T = TypeVar("T")
 
 
 def command_line() -> str:
@@ -52,3 +66,104 @@ def cpu_model() -> str | None:
     except OSError:
         return None
     return names[0] if names else None
+
+
+def _package_version(name: str) -> str | None:
+    """Installed version of the distribution ``name`` (None where it is not installed)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(**extra: Any) -> dict[str, Any]:
+    """The machine a benchmark ran on, for the ``"machine"`` entry of its JSON.
+
+    Keys: ``platform``, ``processor`` (``platform.processor()``, else ``platform.machine()``), ``python``,
+    ``cpu_model`` (:func:`cpu_model`), ``cpu_count``, ``torch_version``, ``transformers_version`` (None
+    where transformers is not installed), ``torch_num_threads`` (this process's), ``device`` (``"cpu"``:
+    the scripts here time on CPU) and ``load_average`` (:func:`load_average`, now).
+
+    Parameters
+    ----------
+    **extra
+        Further keys, or overrides of the ones above (e.g. ``torch_num_threads`` of rows trained by another
+        process, or a script's own ``load_average_start``); they win over the computed values.
+    """
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "transformers_version": _package_version("transformers"),
+        "torch_num_threads": torch.get_num_threads(),
+        "device": "cpu",
+        "load_average": load_average(),
+    }
+    info.update(extra)
+    return info
+
+
+def interleaved_schedule(names: Sequence[str], repeats: int) -> list[str]:
+    """Order in which configurations are timed: ``repeats`` rounds over ``names``, each round rotated by one.
+
+    Rotation puts every name first, middle and last equally often (for ``repeats`` a multiple of
+    ``len(names)``), so a slow start or a burst of load from another process does not fall on one name.
+
+    Parameters
+    ----------
+    names : sequence of str, unique
+    repeats : int >= 1
+
+    Returns
+    -------
+    list of str of length ``repeats * len(names)``; each name occurs ``repeats`` times; round ``r`` (from 0)
+    is ``names[r % k:] + names[:r % k]`` with ``k = len(names)``.
+
+    Raises
+    ------
+    ValueError
+        If ``repeats`` < 1, ``names`` is empty or has duplicates.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"names must be non-empty and unique, got {list(names)}")
+    k = len(names)
+    return [names[(r + i) % k] for r in range(repeats) for i in range(k)]
+
+
+def run_interleaved(measure: Callable[[str], T], names: Sequence[str], repeats: int) -> dict[str, list[T]]:
+    """Call ``measure(name)`` ``repeats`` times for every name, in the rotating order of
+    :func:`interleaved_schedule`, and collect what it returns.
+
+    Only the order is decided here: warm-up (before this call, or inside ``measure``) and the statistic
+    kept (median, min, max) are the caller's, and ``measure`` does its own timing and logging.
+
+    Parameters
+    ----------
+    measure : callable str -> T
+        One timed run of the named configuration; its return value is one sample (a number, or e.g. a dict
+        of several numbers measured in the same slot).
+    names : sequence of str, unique
+    repeats : int >= 1
+
+    Returns
+    -------
+    dict name -> list of the ``repeats`` samples of that name in the order they were taken; names in the
+    order of ``names``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`interleaved_schedule` (nothing is measured then).
+    """
+    schedule = interleaved_schedule(list(names), repeats)
+    samples: dict[str, list[T]] = {name: [] for name in names}
+    for name in schedule:
+        samples[name].append(measure(name))
+    return samples

@@ -38,7 +38,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -48,7 +47,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import (  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+    command_line,
+    dataset_slug,
+    load_average,
+    machine_info,
+    run_interleaved,
+)
 
 logger = logging.getLogger("benchmarks.distillation")
 
@@ -80,22 +85,6 @@ def method_names(architecture: str) -> tuple[str, str]:
 def run_key(method: str, seed: int) -> str:
     """Key of one student run in the results JSON: ``"<method>/seed<seed>"``."""
     return f"{method}/seed{int(seed)}"
-
-
-def interleaved_schedule(names: Sequence[str], repeats: int) -> list[str]:
-    """``repeats`` rounds over ``names``, each round rotated by one, so no model is always timed first.
-
-    Raises
-    ------
-    ValueError
-        If ``repeats`` < 1 or ``names`` is empty or has duplicates.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"names must be non-empty and unique, got {list(names)}")
-    k = len(names)
-    return [names[(r + i) % k] for r in range(repeats) for i in range(k)]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -278,20 +267,6 @@ def markdown_table(result: Mapping[str, Any]) -> str:
 # ==================================================================================================
 # Machine, I/O
 # ==================================================================================================
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU, torch version and threads, load average at start."""
-    import torch
-    import transformers
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__, "transformers_version": transformers.__version__,
-        "torch_num_threads": torch.get_num_threads(), "device": "cpu", "load_average_start": load_average(),
-    }
-    info["cpu_model"] = cpu_model()
-    return info
-
-
 def write_result(output: Path, result: dict[str, Any]) -> None:
     """Write the JSON (atomically) and the markdown table ``<stem>.md`` next to it."""
     from frugaltext.methods.base import atomic_write_text
@@ -327,8 +302,8 @@ def measure_throughputs(models: Mapping[str, Any], texts_b32: Sequence[str], tex
                         repeats: int) -> dict[str, Any]:
     """Throughput (documents/s) of every model at batch 32 and batch 1, timed interleaved.
 
-    Each model is warmed up once (one batch of 32, two single documents). Then, in the order of
-    :func:`interleaved_schedule`, a model runs ``predict_logits(texts_b32, batch_size=32)`` and then one
+    Each model is warmed up once (one batch of 32, two single documents). Then, in the rotating order of
+    ``_common.run_interleaved``, a model runs ``predict_logits(texts_b32, batch_size=32)`` and then one
     ``predict_logits([doc], batch_size=1)`` call per document of ``texts_b1``; each timing is one sample.
 
     Returns
@@ -342,18 +317,21 @@ def measure_throughputs(models: Mapping[str, Any], texts_b32: Sequence[str], tex
         model.predict_logits(texts_b32[:32], batch_size=32)
         for doc in texts_b1[:2]:
             model.predict_logits([doc], batch_size=1)
-    samples: dict[str, dict[str, list[float]]] = {n: {"b32": [], "b1": []} for n in models}
-    for name in interleaved_schedule(list(models), repeats):
+
+    def measure(name: str) -> dict[str, float]:
         model = models[name]
         started = time.perf_counter()
         model.predict_logits(texts_b32, batch_size=32)
-        samples[name]["b32"].append(len(texts_b32) / (time.perf_counter() - started))
+        b32 = len(texts_b32) / (time.perf_counter() - started)
         started = time.perf_counter()
         for doc in texts_b1:
             model.predict_logits([doc], batch_size=1)
-        samples[name]["b1"].append(len(texts_b1) / (time.perf_counter() - started))
-        logger.info("throughput %s: b32 %.1f, b1 %.1f docs/s", name, samples[name]["b32"][-1],
-                    samples[name]["b1"][-1])
+        b1 = len(texts_b1) / (time.perf_counter() - started)
+        logger.info("throughput %s: b32 %.1f, b1 %.1f docs/s", name, b32, b1)
+        return {"b32": b32, "b1": b1}
+
+    timed = run_interleaved(measure, list(models), repeats)
+    samples = {n: {k: [s[k] for s in runs] for k in ("b32", "b1")} for n, runs in timed.items()}
     return {
         "median": {n: {k: statistics.median(v) for k, v in s.items()} for n, s in samples.items()},
         "samples": samples, "n_docs_b32": len(texts_b32), "n_docs_b1": len(texts_b1), "repeats": repeats,
@@ -472,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result = {"benchmark": "distillation (issue 6)", "runs": {}, "settings": settings,
                   "commands": [command_line()]}
     result["command"] = command_line()
-    result["machine"] = machine_info()
+    result["machine"] = machine_info(load_average_start=load_average())
     result["dataset_sizes"] = {"train": len(data.train), "validation": len(data.validation),
                                "test": len(data.test), "full": full_sizes, "num_labels": data.num_labels,
                                "multi_label": data.multi_label, "notes": list(data.notes)}

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,7 +42,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import (  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+    command_line,
+    dataset_slug,
+    load_average,
+    machine_info,
+    run_interleaved,
+)
 
 logger = logging.getLogger("benchmarks.early_exit")
 
@@ -54,34 +60,6 @@ FULL_DEPTH = "full_depth"
 # ==================================================================================================
 # Pure helpers (unit-tested in tests/benchmarks/test_early_exit_benchmark.py)
 # ==================================================================================================
-def interleaved_schedule(names: Sequence[str], repeats: int) -> list[str]:
-    """Order in which settings are timed: ``repeats`` rounds, each round rotated by one.
-
-    Rotation puts every setting first, middle and last equally often (for ``repeats`` a multiple of
-    ``len(names)``), so a slow start or a burst of load from another process does not fall on one setting.
-
-    Parameters
-    ----------
-    names : sequence of str, unique
-    repeats : int >= 1
-
-    Returns
-    -------
-    list of str of length ``repeats * len(names)``; each name occurs ``repeats`` times.
-
-    Raises
-    ------
-    ValueError
-        If ``repeats`` < 1, ``names`` is empty or has duplicates.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"names must be non-empty and unique, got {list(names)}")
-    k = len(names)
-    return [names[(r + i) % k] for r in range(repeats) for i in range(k)]
-
-
 def summarize_throughputs(samples: Sequence[float]) -> dict[str, Any]:
     """Median, min, max and all samples of repeated throughput measurements (documents/s).
 
@@ -214,25 +192,6 @@ def comparison_summary(
 # ==================================================================================================
 # Measurement
 # ==================================================================================================
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU count, torch version and threads, load average (documents the shared machine)."""
-    import torch
-    import transformers
-
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "torch_num_threads": torch.get_num_threads(),
-        "device": "cpu",
-    }
-    info["cpu_model"] = cpu_model()
-    return info
-
-
 def make_batches(method: Any, texts: Sequence[str], batch_size: int) -> tuple[np.ndarray, list[dict]]:
     """Pre-tokenised, length-sorted padded batches as ``predict_with_exits`` builds them (untimed)."""
     from frugaltext.data.collate import PadCollator, encode_texts, length_sorted_batches
@@ -367,20 +326,24 @@ def measure_settings(
             "exit_layer_histogram": exit_histogram(exits, num_layers),
             "n_exit_mismatch_batch32": 0,
         }
-    samples: dict[tuple[str, int], list[float]] = {}
-    for b in (32, 1):
+
+    def measure(b: int, name: str) -> float:
         order, bs = batches[b]
-        for name in interleaved_schedule(list(settings), repeats):
-            kwargs = setting_kwargs(settings[name])
-            throughput, real_exits = measure_throughput(model, bs, n_docs[b], **kwargs)
-            samples.setdefault((name, b), []).append(throughput)
-            if b == 32:
-                simulated = simulate_exits(all_logits[:, torch_index(order)],
-                                           model.resolve_exit_settings(**kwargs), multi)[0].numpy()
-                out[name]["n_exit_mismatch_batch32"] = max(
-                    out[name]["n_exit_mismatch_batch32"], int((real_exits != simulated).sum())
-                )
-            logger.info("  batch %d %-22s %.1f docs/s", b, name, throughput)
+        kwargs = setting_kwargs(settings[name])
+        throughput, real_exits = measure_throughput(model, bs, n_docs[b], **kwargs)
+        if b == 32:
+            simulated = simulate_exits(all_logits[:, torch_index(order)],
+                                       model.resolve_exit_settings(**kwargs), multi)[0].numpy()
+            out[name]["n_exit_mismatch_batch32"] = max(
+                out[name]["n_exit_mismatch_batch32"], int((real_exits != simulated).sum())
+            )
+        logger.info("  batch %d %-22s %.1f docs/s", b, name, throughput)
+        return throughput
+
+    samples: dict[tuple[str, int], list[float]] = {}
+    for b in (32, 1):  # all batch-32 rounds, then all batch-1 rounds
+        for name, values in run_interleaved(functools.partial(measure, b), list(settings), repeats).items():
+            samples[(name, b)] = values
     for name, row in out.items():
         for b in (32, 1):
             summary = summarize_throughputs(samples[(name, b)])

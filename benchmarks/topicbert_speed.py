@@ -37,7 +37,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from _common import command_line  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import command_line, load_average, machine_info, run_interleaved  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
 
 
 def _pad(rows: list[list[int]], pad_id: int, length: int | None) -> tuple[Any, Any]:
@@ -218,14 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         train_round(m, c["optimizer"], c["batches"][:1])  # warm-up step (untimed)
 
     # --- timed rounds, rotating order ---------------------------------------------------------------------
-    names = list(configs)
-    for r in range(args.rounds):
-        order_r = names[r % len(names):] + names[:r % len(names)]
-        for name in order_r:
-            c = configs[name]
-            dt = train_round(c["model"], c["optimizer"], c["batches"])
-            c["times_s"].append(dt)
-            print(f"round {r + 1} {name}: {dt:.2f} s", flush=True)
+    def timed_round(name: str) -> float:
+        c = configs[name]
+        dt = train_round(c["model"], c["optimizer"], c["batches"])
+        c["times_s"].append(dt)
+        print(f"round {len(c['times_s'])} {name}: {dt:.2f} s", flush=True)
+        return dt
+
+    run_interleaved(timed_round, list(configs), args.rounds)
 
     # --- results --------------------------------------------------------------------------------------
     K = len(texts)
@@ -261,13 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**vars(args), "model_name_or_path": model_path, "n_train": n_train, "k_docs": K,
                      "doc_sample": f"{K} training documents drawn uniformly without replacement (seed "
                                    f"{args.seed})", "optimizer": "AdamW", "dropout": "on (train mode)"},
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "transformers": transformers.__version__,
-                    "load_average_at_end": list(os.getloadavg()),
-                    "note": "shared 2-core CPU machine loaded by other benchmarks; configurations "
-                            "interleaved and the median of rounds kept"},
+        # the shared keys, plus this script's earlier names for some of them (kept for readers of old files)
+        "machine": machine_info(torch_threads=torch.get_num_threads(), torch=torch.__version__,
+                                transformers=transformers.__version__, load_average_at_end=load_average(),
+                                note="shared 2-core CPU machine loaded by other benchmarks; configurations "
+                                     "interleaved and the median of rounds kept"),
         "doc_token_lengths_untruncated": {
             "mean": float(np.mean(lengths)), "median": float(np.median(lengths)),
             "share_over_max_length": float(np.mean(np.array(lengths) > args.max_length)),

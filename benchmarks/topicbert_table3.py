@@ -31,7 +31,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, cpu_model, dataset_slug, load_average  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import command_line, dataset_slug  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+from _common import machine_info as _common_machine_info  # noqa: E402
 
 logger = logging.getLogger("benchmarks.topicbert_table3")
 
@@ -244,15 +244,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
 
 
 def machine_info(rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Platform, CPU model, torch version, load average now, and the torch threads the rows were trained with
-    (``torch_num_threads``: from the rows when they all agree, else this process's)."""
-    import torch
-
+    """:func:`_common.machine_info` (load average now), with ``torch_num_threads`` the torch threads the rows
+    were trained with when they all agree, else this process's (the rows may come from other processes)."""
     threads = {r.get("torch_threads") for r in rows if r.get("torch_threads") is not None}
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu_model(),
-            "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
-            "torch_num_threads": threads.pop() if len(threads) == 1 else torch.get_num_threads(),
-            "device": "cpu", "load_average": load_average()}
+    return _common_machine_info(**({"torch_num_threads": threads.pop()} if len(threads) == 1 else {}))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,21 +1,16 @@
-"""Helpers of benchmarks/distillation.py: names, schedules, summaries, targets and the markdown table.
+"""Helpers of benchmarks/distillation.py: names, throughput bookkeeping, summaries, targets and the markdown
+table.
 
 No timing is asserted: only structure and the deterministic arithmetic of the summary.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "distillation.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_distillation", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+from tests.benchmarks import load_benchmark
+
+bench = load_benchmark("distillation")
 
 TEACHER = {"method": "bert", "seed": 0, "macro_f1": 0.80, "accuracy": 0.90, "n_params": 1000}
 
@@ -36,30 +31,10 @@ def _runs() -> dict:
     return {bench.run_key(r["method"], r["seed"]): r for r in records}
 
 
-@pytest.mark.parametrize(("data", "slug"), [("r8", "r8"), ("../shared/data/sst2/", "sst2"),
-                                            ("My Data", "my_data")])
-def test_dataset_slug(data, slug):
-    assert bench.dataset_slug(data) == slug
-
-
-def test_dataset_slug_refuses_empty():
-    with pytest.raises(ValueError, match="pass --output"):
-        bench.dataset_slug("///")
-
-
 def test_method_names_and_unknown_architecture():
     assert bench.method_names("lstm-reg") == ("distill-lstm-reg", "student-lstm-reg")
     with pytest.raises(ValueError, match="unknown student 'gru'"):
         bench.method_names("gru")
-
-
-def test_interleaved_schedule_rotates_and_counts():
-    order = bench.interleaved_schedule(["a", "b", "c"], 3)
-    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    with pytest.raises(ValueError):
-        bench.interleaved_schedule(["a", "a"], 1)
-    with pytest.raises(ValueError):
-        bench.interleaved_schedule(["a"], 0)
 
 
 def test_summarize_means_retention_ratio_speedup_and_delta():
@@ -121,3 +96,34 @@ def test_student_settings_parse_yaml_values():
     assert parsed == {"tokenizer": "wordpiece", "embedding_dim": 128, "dropout": 0.3}
     with pytest.raises(SystemExit, match="expected KEY=VALUE"):
         bench.parse_student_settings(["tokenizer"])
+
+
+class _FakeModel:
+    """Records its ``predict_logits`` calls (name, number of texts, batch size) in a shared log."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def predict_logits(self, texts, batch_size):
+        self.log.append((self.name, len(texts), batch_size))
+
+
+def test_measure_throughputs_warms_up_then_times_both_batch_sizes_per_slot_in_rotating_order():
+    log = []
+    models = {n: _FakeModel(n, log) for n in ("teacher", "distill-cnn", "student-cnn")}
+    texts_b32, texts_b1 = [f"doc {i}" for i in range(40)], ["a", "b", "c"]
+    out = bench.measure_throughputs(models, texts_b32, texts_b1, repeats=2)
+    warmup = [call for n in models for call in [(n, 32, 32), (n, 1, 1), (n, 1, 1)]]
+    assert log[: len(warmup)] == warmup
+    timed = log[len(warmup):]
+    slot = 1 + len(texts_b1)  # one batch-32 call over all texts, then one call per single document
+    order = [timed[i][0] for i in range(0, len(timed), slot)]
+    assert order == ["teacher", "distill-cnn", "student-cnn", "distill-cnn", "student-cnn", "teacher"]
+    for i in range(0, len(timed), slot):
+        assert timed[i][1:] == (40, 32) and all(c[1:] == (1, 1) for c in timed[i + 1 : i + slot])
+    assert set(out) == {"median", "samples", "n_docs_b32", "n_docs_b1", "repeats", "load_average"}
+    assert list(out["samples"]) == list(models) == list(out["median"])
+    for name in models:
+        assert set(out["samples"][name]) == set(out["median"][name]) == {"b32", "b1"}
+        assert all(len(v) == 2 for v in out["samples"][name].values())
+    assert (out["n_docs_b32"], out["n_docs_b1"], out["repeats"]) == (40, 3, 2)

@@ -1,58 +1,17 @@
-"""Helpers of benchmarks/early_exit.py: schedules, summaries, merging, and the measured settings' bookkeeping.
+"""Helpers of benchmarks/early_exit.py: summaries, merging, and the measured settings' bookkeeping.
 
 No timing is asserted: only structure (which settings ran how often) and the deterministic columns.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.benchmarks import load_benchmark
 from tests.conftest import TOY_LABELS, TOY_TEXTS
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "early_exit.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_early_exit", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
-
-
-@pytest.mark.parametrize(
-    ("data", "slug"),
-    [
-        ("r8", "r8"),
-        ("../shared/data/sst2", "sst2"),
-        ("../shared/data/sst2/", "sst2"),
-        ("My Data", "my_data"),
-    ],
-)
-def test_dataset_slug(data, slug):
-    assert bench.dataset_slug(data) == slug
-
-
-def test_dataset_slug_rejects_empty():
-    with pytest.raises(ValueError, match="pass --output explicitly"):
-        bench.dataset_slug("/")
-
-
-def test_interleaved_schedule_rotates_and_balances():
-    names = ["full", "s0", "cal"]
-    order = bench.interleaved_schedule(names, 3)
-    assert order == ["full", "s0", "cal", "s0", "cal", "full", "cal", "full", "s0"]
-    for name in names:
-        assert order.count(name) == 3
-        # each setting takes each position of a round once
-        assert sorted(order[r * 3 : r * 3 + 3].index(name) for r in range(3)) == [0, 1, 2]
-
-
-@pytest.mark.parametrize(("names", "repeats"), [([], 1), (["a", "a"], 2), (["a"], 0)])
-def test_interleaved_schedule_rejects_bad_input(names, repeats):
-    with pytest.raises(ValueError):
-        bench.interleaved_schedule(names, repeats)
+bench = load_benchmark("early_exit")
 
 
 def test_summarize_throughputs_takes_median():

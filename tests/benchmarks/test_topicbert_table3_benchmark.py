@@ -5,17 +5,11 @@ No training and no timing: the rows are made up, the arithmetic is checked.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "topicbert_table3.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_topicbert_table3", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+from tests.benchmarks import load_benchmark
+
+bench = load_benchmark("topicbert_table3")
 
 
 def _row(method, seed, f1, epoch_s, p=None):
@@ -82,3 +76,17 @@ def test_markdown_has_the_paper_rows_and_the_verdicts():
     assert "0.850 ± 0.071" in table[1]  # bert over seeds 0 and 1
     verdict = next(ln for ln in lines if ln.startswith("| `topicbert@p4` | `bert`"))
     assert "2.00×" in verdict and "**no**" in verdict and "99.4, 87.5" in verdict
+
+
+def test_machine_info_takes_torch_threads_from_the_rows_when_they_agree():
+    import torch
+
+    agree = [{"torch_threads": 17}, {"torch_threads": 17}, {"torch_threads": None}, {}]
+    info = bench.machine_info(agree)
+    assert info["torch_num_threads"] == 17 != torch.get_num_threads()
+    keys_before = {"platform", "python", "cpu_model", "cpu_count", "torch_version", "device", "load_average"}
+    assert keys_before <= set(info)
+    assert bench.machine_info([{"torch_threads": 1}, {"torch_threads": 2}])["torch_num_threads"] == (
+        torch.get_num_threads()
+    )
+    assert bench.machine_info()["torch_num_threads"] == torch.get_num_threads()
