@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,7 +24,7 @@ AS_DICT_KEYS = {
     "train_emissions_kg_co2eq", "energy_source", "energy_error", "paper_emissions_kg_co2eq", "paper_power_kw",
     "paper_carbon_kg_per_kwh", "latency_ms", "latency_batch_size", "throughput_docs_per_s",
     "throughput_batch_size", "inference_energy_kwh_per_doc", "n_params", "flops", "flops_train_step",
-    "peak_memory_mb",
+    "peak_memory_mb", "peak_memory_scope",
 }
 INFERENCE_KEYS = {"inference_duration_s", "inference_energy_kwh", "inference_emissions_kg_co2eq"}
 
@@ -160,9 +161,21 @@ def test_missing_measurements_are_none():
     row = CostMeter(CostSettings(measure_energy=False)).as_dict()
     assert set(row) == AS_DICT_KEYS
     for key in AS_DICT_KEYS - {"epoch_durations_s", "n_epochs", "paper_power_kw", "paper_carbon_kg_per_kwh",
-                               "peak_memory_mb"}:
+                               "peak_memory_mb", "peak_memory_scope"}:
         assert row[key] is None, key
     assert (row["epoch_durations_s"], row["n_epochs"]) == ([], 0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc/self/clear_refs")
+def test_peak_memory_is_per_meter_not_process_wide():
+    import numpy as np
+
+    big = np.ones(300 * 2**20 // 8)  # 300 MB touched
+    big_peak = CostMeter(CostSettings(measure_energy=False)).as_dict()["peak_memory_mb"]
+    del big
+    row = CostMeter(CostSettings(measure_energy=False)).as_dict()  # a new run: the peak starts afresh
+    assert row["peak_memory_scope"] == "run"
+    assert row["peak_memory_mb"] < big_peak - 200
 
 
 # ---- energy through a fake tracker ---------------------------------------------------------------------

@@ -171,12 +171,39 @@ def _add_or_none(total: float | None, value: float | None) -> float | None:
     return None if total is None or value is None else total + value
 
 
-def peak_memory_mb() -> float:
-    """Peak resident set size of this process so far, in MB (2**20 bytes), from ``resource.getrusage``.
+_PROC_STATUS = "/proc/self/status"
+_PROC_CLEAR_REFS = "/proc/self/clear_refs"
 
-    The peak is a high-water mark since the process started: in a process that runs several methods one
-    after the other, it covers all of them up to now. ``ru_maxrss`` is in KiB on Linux and bytes on macOS.
+
+def reset_peak_memory() -> bool:
+    """Reset this process's peak resident set size (Linux: write ``5`` to ``/proc/self/clear_refs``, which
+    resets ``VmHWM``), so that :func:`peak_memory_mb` then reports the peak since this call.
+
+    Returns
+    -------
+    bool
+        True when the peak was reset; False where the OS offers no reset (then :func:`peak_memory_mb` stays
+        a high-water mark since the process started).
     """
+    try:
+        with open(_PROC_CLEAR_REFS, "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_mb() -> float:
+    """Peak resident set size of this process, in MB (2**20 bytes): ``VmHWM`` of ``/proc/self/status`` on
+    Linux (since the last :func:`reset_peak_memory`), else ``resource.getrusage`` ``ru_maxrss`` (since the
+    process started; KiB on Linux, bytes on macOS)."""
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10
 
@@ -210,6 +237,9 @@ class CostMeter:
         self.phases: dict[str, PhaseRecord] = {}
         self._inference: dict[str, Any] = {}
         self._model: dict[str, Any] = {}
+        #: "run": ``peak_memory_mb`` covers this meter's lifetime (peak reset at creation); "process": the
+        #: OS has no reset, so it is the process's high-water mark, earlier runs in the process included
+        self.peak_memory_scope = "run" if reset_peak_memory() else "process"
 
     # ---- phases ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -452,6 +482,7 @@ class CostMeter:
             "flops": None,
             "flops_train_step": None,
             "peak_memory_mb": peak_memory_mb(),
+            "peak_memory_scope": self.peak_memory_scope,
         }
         out.update(self._inference)
         out.update(self._model)
