@@ -56,7 +56,11 @@ def test_paired_per_seed_ratios_and_the_small_encoder_row():
     assert p2["macro_f1_diff_std"] == pytest.approx(0.05657, rel=1e-3)
     small = comps[("bert@small", "bert")]
     assert small["meets_target"] is None and small["target"] is None
-    assert small["speedup"] == pytest.approx(290.0 / 3 / 50.0)  # mean bert epoch over its 3 seeds
+    assert small["speedup"] == pytest.approx(2.0)  # bert's seed 0 only: the seed both rows have
+    assert small["seeds_compared"] == [0]
+    # headline ratios over the paired seeds 0 and 1, not bert's seed 2
+    assert p2["speedup"] == pytest.approx(100.0 / 45.0) and p2["seeds_compared"] == [0, 1]
+    assert p2["retention"] == pytest.approx(100.0 * 0.89 / 0.85)
     assert small["macro_f1_diff_std"] is None  # one paired seed
 
 
