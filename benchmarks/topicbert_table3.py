@@ -263,6 +263,14 @@ def machine_info(rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     return _common_machine_info(**({"torch_num_threads": threads.pop()} if len(threads) == 1 else {}))
 
 
+def default_output(rows: Sequence[Mapping[str, Any]], data: str) -> str:
+    """``benchmarks/results/topicbert_table3_<dataset>.json``, the dataset taken from the rows (``data`` when
+    they do not name one)."""
+    names = {str(r["dataset"]) for r in rows if r.get("dataset")}
+    slug = dataset_slug(names.pop()) if len(names) == 1 else dataset_slug(data)
+    return f"benchmarks/results/topicbert_table3_{slug}.json"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -275,7 +283,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="further compare overrides, e.g. topicbert.epochs=2 (repeatable)")
     p.add_argument("--run-dir", default=None, help="compare output (default runs/table3-<data>)")
-    p.add_argument("--output", default=None, help="default benchmarks/results/topicbert_table3_<data>.json")
+    p.add_argument("--output", default=None,
+                   help="default benchmarks/results/topicbert_table3_<dataset of the rows>.json")
     p.add_argument("--summarize-only", action="store_true", help="do not train; summarise --run-dir")
     return p.parse_args(argv)
 
@@ -290,7 +299,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     slug = dataset_slug(args.data)
     run_dir = Path(args.run_dir or f"runs/table3-{slug}")
-    output = Path(args.output or f"benchmarks/results/topicbert_table3_{slug}.json")
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if not args.summarize_only:
         overrides: dict[str, Any] = {"data": args.data, "output": str(run_dir), "seeds": str(args.seeds)}
@@ -306,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = read_results(run_dir / "results.json")
     if not rows:
         raise SystemExit(f"{run_dir / 'results.json'} has no rows; run without --summarize-only first")
+    # named after the rows' dataset, so that --summarize-only --run-dir runs/table3-imdb never overwrites r8's
+    output = Path(args.output or default_output(rows, args.data))
     summary = summarize_rows(rows)
     comparisons = compare_rows(summary)
     config_path = run_dir / "config.yaml"

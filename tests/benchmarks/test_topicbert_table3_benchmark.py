@@ -94,3 +94,10 @@ def test_machine_info_takes_torch_threads_from_the_rows_when_they_agree():
         torch.get_num_threads()
     )
     assert bench.machine_info()["torch_num_threads"] == torch.get_num_threads()
+
+
+def test_default_output_is_named_after_the_rows_dataset():
+    rows = [dict(_row("bert", 0, 0.9, 100.0), dataset="imdb")]
+    assert bench.default_output(rows, "r8") == "benchmarks/results/topicbert_table3_imdb.json"
+    no_name = [_row("bert", 0, 0.9, 100.0)]
+    assert bench.default_output(no_name, "r8") == "benchmarks/results/topicbert_table3_r8.json"
