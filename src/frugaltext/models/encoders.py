@@ -43,6 +43,18 @@ def parse_encoder_layers(value: str | int | Sequence[int] | None,
     return layers
 
 
+def _layer_owner(model: nn.Module) -> nn.Module:
+    """The module whose ``layer`` attribute is the transformer layer list (``encoder`` or ``transformer`` of
+    the base model); :class:`ConfigError` if there is none."""
+    base = getattr(model, "base_model", model)
+    for name in ("encoder", "transformer"):
+        owner = getattr(base, name, None)
+        if isinstance(getattr(owner, "layer", None), nn.ModuleList):
+            return owner
+    raise ConfigError(f"encoder_layers: cannot find the transformer layers of {type(model).__name__} "
+                      "(looked for encoder.layer and transformer.layer); leave encoder_layers empty")
+
+
 def encoder_layer_list(model: nn.Module) -> nn.ModuleList:
     """The ``nn.ModuleList`` of transformer layers of a Hugging Face encoder (BERT, RoBERTa, MPNet, ... use
     ``encoder.layer``; DistilBERT uses ``transformer.layer``), with or without a task head around it.
@@ -52,13 +64,7 @@ def encoder_layer_list(model: nn.Module) -> nn.ModuleList:
     ConfigError
         If no such list is found.
     """
-    base = getattr(model, "base_model", model)
-    for owner in ("encoder", "transformer"):
-        layers = getattr(getattr(base, owner, None), "layer", None)
-        if isinstance(layers, nn.ModuleList):
-            return layers
-    raise ConfigError(f"encoder_layers: cannot find the transformer layers of {type(model).__name__} "
-                      "(looked for encoder.layer and transformer.layer); leave encoder_layers empty")
+    return _layer_owner(model).layer
 
 
 def keep_encoder_layers(model: nn.Module, layers: Sequence[int] | None) -> nn.Module:
@@ -73,16 +79,14 @@ def keep_encoder_layers(model: nn.Module, layers: Sequence[int] | None) -> nn.Mo
     """
     if layers is None:
         return model
-    module_list = encoder_layer_list(model)
+    owner = _layer_owner(model)
+    module_list = owner.layer
     depth = len(module_list)
     if max(layers) >= depth:
         raise ConfigError(f"encoder_layers: the encoder has {depth} layers (indices 0 to {depth - 1}), got "
                           f"{list(layers)}")
-    kept = nn.ModuleList([module_list[i] for i in layers])
+    owner.layer = nn.ModuleList([module_list[i] for i in layers])
     base = getattr(model, "base_model", model)
-    encoder_layer = getattr(getattr(base, "encoder", None), "layer", None)
-    owner = base.encoder if isinstance(encoder_layer, nn.ModuleList) else base.transformer
-    owner.layer = kept
     for config in {id(c): c for c in (getattr(model, "config", None), getattr(base, "config", None))
                    if c is not None}.values():
         for name in ("num_hidden_layers", "n_layers"):
