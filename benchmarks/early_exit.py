@@ -18,7 +18,9 @@ measures in one process and **interleaved**:
 
 Writes ``--output`` (JSON, atomically) and, next to it, ``<stem>_curve.png``, ``<stem>_curve_throughput.png``
 and ``<stem>_hist_<rule>.png``. Speed-up follows Mei (2020), *How to design a sustainably accurate and fast
-model for text classification tasks*, Table 2 (measured time of the same model at full depth vs with exits).
+model for text classification tasks*, Table 2, where it is a FLOPs ratio (``flops_speedup`` here); the
+headline ``speedup`` of this benchmark is measured time (throughput) of the same model at full depth vs
+with exits, which the FLOPs ratio is reported beside.
 
 Example::
 
