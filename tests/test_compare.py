@@ -178,6 +178,59 @@ def test_config_checks_values():
     assert CompareConfig(seeds=3, first_seed=2).seed_values == [2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"validation_fraction": "nan"}, r"--validation-fraction: validation_fraction must be a finite"),
+        ({"validation_fraction": "-inf"}, r"validation_fraction must be a finite number, got '-inf'"),
+        ({"validation_fraction": True}, r"validation_fraction must be a finite number, got True"),
+        ({"data_seed": True}, r"option --data-seed: data_seed must be an integer, got True"),
+        ({"test-keyword.smoothing": "nan"}, r"method 'test-keyword': setting 'smoothing' must be a finite"),
+        ({"test-keyword.smoothing": float("inf")}, r"setting 'smoothing' must be a finite number, got inf"),
+        ({"test-keyword.epochs": True}, r"'test-keyword': setting 'epochs' must be a number, got True"),
+        ({"test-keyword.smoothing": False}, r"setting 'smoothing' must be a number, got False"),
+        ({"cost.min_throughput_duration_s": "inf"}, r"setting 'min_throughput_duration_s' must be a finite"),
+        ({"cost.latency_n_docs": True}, r"cost settings: setting 'latency_n_docs' must be a number"),
+    ],
+)
+def test_bools_are_not_numbers_and_nan_or_inf_are_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=overrides)
+
+
+def test_yaml_bools_and_infinities_name_the_file_and_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("validation_fraction: .inf\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: validation_fraction must be a finite number, got inf"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    epochs: true\n")
+    with pytest.raises(ConfigError, match=r"setting 'epochs' must be a number, got True"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    smoothing: .nan\n")
+    with pytest.raises(ConfigError, match=r"setting 'smoothing' must be a finite number, got nan"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    smoothing: 0.5\n    epochs: 3\n")  # numbers still pass
+    assert resolve_config(config_file=path).settings["test-keyword"] == {"smoothing": 0.5, "epochs": 3}
+
+
+def test_config_rejects_non_finite_or_bool_numbers_given_directly():
+    with pytest.raises(ConfigError, match="validation_fraction must be a finite number, got nan"):
+        CompareConfig(validation_fraction=float("nan"))
+    with pytest.raises(ConfigError, match="data_seed must be an integer, got True"):
+        CompareConfig(data_seed=True)
+    assert CompareConfig(validation_fraction=0.2, data_seed=7).validation_fraction == 0.2
+
+
+def test_config_hash_of_stored_rows_is_unchanged(tmp_path):
+    """The rows of a kept run (docs/runs/table3-r8) still hash to their stored config_hash: they resume."""
+    from pathlib import Path
+
+    rows = read_results(Path(__file__).resolve().parents[1] / "docs" / "runs" / "table3-r8" / "results.json")
+    assert rows
+    for row in rows:
+        assert config_hash(row["data_identity"], row["method"], row["settings"]) == row["config_hash"]
+
+
 def test_teacher_auto_moves_bert_first_or_fails_clearly():
     settings = {"test-student": {"teacher": "auto"}}
     assert order_methods(["tfidf-lr", "test-student", "bert"], settings) == [

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,13 @@ class CompareConfig:
             raise ConfigError(
                 "compare: cost must be a mapping of CostSettings fields, e.g. cost: {latency_n_docs: 16}"
             )
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int):
+            raise ConfigError(f"compare: data_seed must be an integer, got {self.data_seed!r}")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(
+            fraction
+        ):
+            raise ConfigError(f"compare: validation_fraction must be a finite number, got {fraction!r}")
         if self.multi_label is not None and not isinstance(self.multi_label, bool):
             raise ConfigError(f"compare: multi_label must be true, false or null, got {self.multi_label!r}")
 
@@ -255,7 +263,10 @@ def _coerce_field(name: str, value: Any, where: str) -> Any:
         if kind == "float":
             if isinstance(value, bool):
                 raise ValueError(value)
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
         return str(value)
     except (TypeError, ValueError) as err:
         raise ConfigError(
@@ -267,7 +278,7 @@ _KIND_WORDS = {
     "list": "a comma-separated list",
     "bool": "true or false",
     "int": "an integer",
-    "float": "a number",
+    "float": "a finite number",
     "str": "a string",
 }
 
@@ -476,8 +487,19 @@ def resolve_config(
     return CompareConfig(**merged)
 
 
-def _coerce_setting(value: Any, default: Any) -> Any:
-    """Turn a CLI string into a typed value for a settings field whose default is ``default``."""
+def _coerce_setting(value: Any, default: Any, where: str) -> Any:
+    """Turn a CLI string into a typed value for a settings field whose default is ``default``.
+
+    ``where`` names the setting in errors (``method 'bert': setting 'epochs'``). Raises :class:`ConfigError`
+    for a bool given to a numeric setting (YAML ``true`` is not the number 1) and for NaN or infinity
+    (``nan``, ``inf``, YAML ``.nan``/``.inf``) in any setting.
+    """
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number, got {value!r}; write a number, not true/false")
+    _check_finite(value, where)
+    if numeric and isinstance(value, str):
+        _check_finite(_float_or_none(value), where, shown=value)
     if not isinstance(value, str) or isinstance(default, str):
         return value
     if default is None:
@@ -487,8 +509,25 @@ def _coerce_setting(value: Any, default: Any) -> Any:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        _check_finite(parsed, where, shown=value)
         return parsed if parsed is None or isinstance(parsed, (int, float, bool)) else value
     return value
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _check_finite(value: Any, where: str, shown: Any = None) -> None:
+    """Raise :class:`ConfigError` if ``value`` is a NaN or infinite float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{where} must be a finite number, got {shown if shown is not None else value!r}; "
+            "NaN and infinity are not valid settings"
+        )
 
 
 def base_method(name: str) -> str:
@@ -534,7 +573,7 @@ def _check_method_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[st
         for key, value in fields.items():
             key = key.replace("-", "_")
             default = getattr(defaults, key, None)
-            typed[key] = _coerce_setting(value, default)
+            typed[key] = _coerce_setting(value, default, f"method {method!r}: setting {key!r}")
         checked = replace_settings(defaults, typed, where=f"method {method!r}")  # unknown keys raise here
         out[method] = {k: _plain(getattr(checked, k)) for k in typed}
     return out
@@ -546,7 +585,9 @@ def _check_cost_settings(cost: Mapping[str, Any]) -> dict[str, Any]:
 
     defaults = CostSettings()
     typed = {
-        k.replace("-", "_"): _coerce_setting(v, getattr(defaults, k.replace("-", "_"), None))
+        k.replace("-", "_"): _coerce_setting(
+            v, getattr(defaults, k.replace("-", "_"), None), f"cost settings: setting {k.replace('-', '_')!r}"
+        )
         for k, v in cost.items()
     }
     checked = replace_settings(defaults, typed, where="cost settings")
