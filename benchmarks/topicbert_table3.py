@@ -294,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from frugaltext.compare import read_results, resolve_config, run_compare
+    from frugaltext.experiment.config import resolve_config
+    from frugaltext.experiment.results import read_results
+    from frugaltext.experiment.runner import run_compare
     from frugaltext.methods.base import atomic_write_text
 
     slug = dataset_slug(args.data)

@@ -1,4 +1,5 @@
-"""``frugaltext.compare``: configuration resolution, overrides, the run loop, resume and the files written."""
+"""``frugaltext compare`` (:mod:`frugaltext.experiment`): configuration resolution, overrides, the run loop,
+resume and the files written."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import json
 import pytest
 import yaml
 
-from frugaltext.compare import (
+from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from frugaltext.experiment import results as results_module
+from frugaltext.experiment import runner as runner_module
+from frugaltext.experiment.config import (
     CompareConfig,
     config_hash,
     load_preset,
     method_settings,
-    order_methods,
     parse_overrides,
-    read_results,
     resolve_config,
-    run_compare,
 )
-from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from frugaltext.experiment.results import read_results
+from frugaltext.experiment.runner import order_methods, run_compare
 from tests.fake_methods import FIT_CALLS, StudentMethod, fake_methods  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("fake_methods")
@@ -176,6 +178,59 @@ def test_config_checks_values():
     assert CompareConfig(seeds=3, first_seed=2).seed_values == [2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"validation_fraction": "nan"}, r"--validation-fraction: validation_fraction must be a finite"),
+        ({"validation_fraction": "-inf"}, r"validation_fraction must be a finite number, got '-inf'"),
+        ({"validation_fraction": True}, r"validation_fraction must be a finite number, got True"),
+        ({"data_seed": True}, r"option --data-seed: data_seed must be an integer, got True"),
+        ({"test-keyword.smoothing": "nan"}, r"method 'test-keyword': setting 'smoothing' must be a finite"),
+        ({"test-keyword.smoothing": float("inf")}, r"setting 'smoothing' must be a finite number, got inf"),
+        ({"test-keyword.epochs": True}, r"'test-keyword': setting 'epochs' must be a number, got True"),
+        ({"test-keyword.smoothing": False}, r"setting 'smoothing' must be a number, got False"),
+        ({"cost.min_throughput_duration_s": "inf"}, r"setting 'min_throughput_duration_s' must be a finite"),
+        ({"cost.latency_n_docs": True}, r"cost settings: setting 'latency_n_docs' must be a number"),
+    ],
+)
+def test_bools_are_not_numbers_and_nan_or_inf_are_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=overrides)
+
+
+def test_yaml_bools_and_infinities_name_the_file_and_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("validation_fraction: .inf\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: validation_fraction must be a finite number, got inf"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    epochs: true\n")
+    with pytest.raises(ConfigError, match=r"setting 'epochs' must be a number, got True"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    smoothing: .nan\n")
+    with pytest.raises(ConfigError, match=r"setting 'smoothing' must be a finite number, got nan"):
+        resolve_config(config_file=path)
+    path.write_text("settings:\n  test-keyword:\n    smoothing: 0.5\n    epochs: 3\n")  # numbers still pass
+    assert resolve_config(config_file=path).settings["test-keyword"] == {"smoothing": 0.5, "epochs": 3}
+
+
+def test_config_rejects_non_finite_or_bool_numbers_given_directly():
+    with pytest.raises(ConfigError, match="validation_fraction must be a finite number, got nan"):
+        CompareConfig(validation_fraction=float("nan"))
+    with pytest.raises(ConfigError, match="data_seed must be an integer, got True"):
+        CompareConfig(data_seed=True)
+    assert CompareConfig(validation_fraction=0.2, data_seed=7).validation_fraction == 0.2
+
+
+def test_config_hash_of_stored_rows_is_unchanged(tmp_path):
+    """The rows of a kept run (docs/runs/table3-r8) still hash to their stored config_hash: they resume."""
+    from pathlib import Path
+
+    rows = read_results(Path(__file__).resolve().parents[1] / "docs" / "runs" / "table3-r8" / "results.json")
+    assert rows
+    for row in rows:
+        assert config_hash(row["data_identity"], row["method"], row["settings"]) == row["config_hash"]
+
+
 def test_teacher_auto_moves_bert_first_or_fails_clearly():
     settings = {"test-student": {"teacher": "auto"}}
     assert order_methods(["tfidf-lr", "test-student", "bert"], settings) == [
@@ -302,8 +357,6 @@ def test_resume_skips_done_runs_and_reruns_changed_settings(tmp_path):
 
 def test_rows_written_by_another_process_during_a_run_are_kept_and_skipped(tmp_path, monkeypatch):
     """Two compare processes sharing one output directory: neither loses the other's rows."""
-    import frugaltext.compare as compare_module
-
     data = _toy_dir(tmp_path)
     out = tmp_path / "out"
     # The row another process will have written: test-keyword, seed 0, same data and settings.
@@ -311,14 +364,14 @@ def test_rows_written_by_another_process_during_a_run_are_kept_and_skipped(tmp_p
     foreign = [dict(r) for r in other] + [dict(other[0], method="test-elsewhere")]
     (out / "results.json").unlink()
 
-    real_run_one = compare_module._run_one
+    real_run_one = runner_module._run_one
 
     def run_one_while_another_process_writes(*args, **kwargs):
         row = real_run_one(*args, **kwargs)
-        compare_module.write_results(foreign, out)  # lands between this process's read and its write
+        results_module.write_results(foreign, out)  # lands between this process's read and its write
         return row
 
-    monkeypatch.setattr(compare_module, "_run_one", run_one_while_another_process_writes)
+    monkeypatch.setattr(runner_module, "_run_one", run_one_while_another_process_writes)
     FIT_CALLS.clear()
     result = run_compare(_config(tmp_path, data, methods="test-majority,test-keyword"), progress=False)
     assert result.ran == ["test-majority-seed0"]  # test-keyword-seed0 was finished by the other process
@@ -338,9 +391,7 @@ def test_data_without_test_split_is_evaluated_on_validation(tmp_path):
 
 
 def test_teacher_auto_gets_the_saved_teacher_of_the_same_seed(tmp_path, monkeypatch):
-    import frugaltext.compare as compare_module
-
-    monkeypatch.setattr(compare_module, "TEACHER_METHOD", "test-keyword")
+    monkeypatch.setattr(runner_module, "TEACHER_METHOD", "test-keyword")
     StudentMethod.TEACHERS.clear()
     data = _toy_dir(tmp_path)
     result = run_compare(_config(tmp_path, data, methods="test-student,test-keyword"), progress=False)
@@ -363,10 +414,16 @@ def test_corrupt_results_json_is_reported(tmp_path):
         read_results(tmp_path / "results.json")
 
 
-def test_frugaltext_compare_is_callable_after_the_submodule_import(tmp_path):
+def test_frugaltext_compare_is_the_api_function_and_not_a_module(tmp_path):
     import frugaltext
-    import frugaltext.compare  # noqa: F401 - replaces the package attribute with the submodule
+    import frugaltext.api
 
+    assert frugaltext.compare is frugaltext.api.compare
+    with pytest.raises(ModuleNotFoundError):
+        import frugaltext.compare  # noqa: F401 - the old module is gone; nothing may shadow the function
+    import frugaltext.experiment.runner  # noqa: F401 - importing the package's modules changes nothing
+
+    assert frugaltext.compare is frugaltext.api.compare
     data = _toy_dir(tmp_path)
     result = frugaltext.compare(
         data=str(data),

@@ -21,10 +21,10 @@ _LAZY = {
     "train": ("frugaltext.api", "train"),
     "evaluate": ("frugaltext.api", "evaluate"),
     "predict": ("frugaltext.api", "predict"),
-    "CompareConfig": ("frugaltext.compare", "CompareConfig"),
-    "CompareResult": ("frugaltext.compare", "CompareResult"),
-    "resolve_config": ("frugaltext.compare", "resolve_config"),
-    "run_compare": ("frugaltext.compare", "run_compare"),
+    "CompareConfig": ("frugaltext.experiment.config", "CompareConfig"),
+    "CompareResult": ("frugaltext.experiment.results", "CompareResult"),
+    "resolve_config": ("frugaltext.experiment.config", "resolve_config"),
+    "run_compare": ("frugaltext.experiment.runner", "run_compare"),
     "build_reports": ("frugaltext.reports", "build_reports"),
     "load_data": ("frugaltext.data", "load_data"),
     "load_model": ("frugaltext.methods", "load_model"),
@@ -41,10 +41,7 @@ def __getattr__(name: str) -> Any:
 
     module, attr = _LAZY[name]
     value = getattr(importlib.import_module(module), attr)
-    if (
-        name != "compare"
-    ):  # `frugaltext.compare` is also the submodule; it is callable (see frugaltext/compare.py)
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 

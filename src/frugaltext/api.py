@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from frugaltext.experiment.config import resolve_config
+from frugaltext.experiment.results import CompareResult
+from frugaltext.experiment.runner import run_compare
 
 logger = logging.getLogger("frugaltext.api")
 
@@ -41,7 +44,7 @@ def compare(
     config: str | os.PathLike[str] | None = None,
     progress: bool = True,
     **overrides: Any,
-) -> Any:
+) -> CompareResult:
     """Run ``frugaltext compare``: train and evaluate ``methods`` over ``seeds`` and write the reports.
 
     Parameters
@@ -58,15 +61,14 @@ def compare(
 
     Returns
     -------
-    frugaltext.compare.CompareResult
+    frugaltext.experiment.results.CompareResult
 
     Raises
     ------
     ConfigError, DataNotFoundError, DataFormatError
-        See :func:`frugaltext.compare.resolve_config` and :func:`frugaltext.compare.run_compare`.
+        See :func:`frugaltext.experiment.config.resolve_config` and
+        :func:`frugaltext.experiment.runner.run_compare`.
     """
-    from frugaltext.compare import resolve_config, run_compare
-
     values: dict[str, Any] = dict(overrides)
     if data is not None:
         values["data"] = str(data)

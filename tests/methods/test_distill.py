@@ -207,7 +207,7 @@ def test_errors_are_explicit(data, tmp_path, teacher_dir):
 
 
 def test_compare_puts_bert_first_for_teacher_auto():
-    from frugaltext.compare import order_methods
+    from frugaltext.experiment.runner import order_methods
 
     assert get_method_class("distill-cnn").Settings().teacher == "auto"
     assert get_method_class("student-cnn").Settings().teacher is None

@@ -35,12 +35,13 @@ def guard() -> Iterator[None]:
 
 
 def extra_options(ctx: typer.Context, typed: bool = False) -> dict[str, Any]:
-    """Parse the extra ``--key value`` arguments of a command (:func:`frugaltext.compare.parse_overrides`).
+    """Parse the extra ``--key value`` arguments of a command
+    (:func:`frugaltext.experiment.config.parse_overrides`).
 
     With ``typed``, values are read as YAML scalars ("3" -> 3, "0.5" -> 0.5, "true" -> True), for functions
     that take keyword arguments without a settings dataclass to convert them.
     """
-    from frugaltext.compare import parse_overrides
+    from frugaltext.experiment.config import parse_overrides
 
     options = parse_overrides(list(ctx.args))
     if typed:

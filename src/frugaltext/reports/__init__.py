@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from frugaltext.experiment.results import read_results
 
 __all__ = ["Report", "build_reports"]
 
@@ -59,7 +60,8 @@ def build_reports(
     Parameters
     ----------
     results_json : path
-        A ``results.json`` written by :func:`frugaltext.compare.run_compare`, or the directory holding it.
+        A ``results.json`` written by :func:`frugaltext.experiment.runner.run_compare`, or the directory
+        holding it.
     reference : str, optional
         Method for retention; default: ``reference`` in the ``config.yaml`` beside the results, else ``bert``.
     output_dir : path, optional
@@ -78,7 +80,6 @@ def build_reports(
     DataFormatError
         If it is not a JSON list of rows, it is empty, or a row lacks ``method``/``seed``.
     """
-    from frugaltext.compare import read_results
     from frugaltext.methods.base import atomic_write_text
     from frugaltext.reports.table import build_table, render_markdown
     from frugaltext.reports.topics import render_topic_section

@@ -1,0 +1,656 @@
+"""Configuration of a comparison: :class:`CompareConfig`, presets, YAML files, ``--key value`` overrides.
+
+:func:`resolve_config` builds a :class:`CompareConfig` from a preset, a YAML file and ``--key value``
+overrides (in that order of precedence, the later winning), converting every value to its field's type and
+checking method and cost-meter settings against their ``Settings`` dataclasses.
+
+Presets (``src/frugaltext/presets/<name>.yaml``) and config files have the same layout: the fields of
+:class:`CompareConfig` at the top level, method settings under ``settings: {<method>: {<field>: value}}``
+and cost-meter settings (:class:`~frugaltext.cost.meter.CostSettings`) under ``cost:``. On the command line
+the same keys are written ``--max-train-docs 500``, ``--bert.epochs 3`` and ``--cost.latency-n-docs 16``.
+
+A method may be listed several times under different settings as *variants*, ``<method>@<label>``: the
+variant ``topicbert@p2`` runs ``topicbert`` with the settings of ``topicbert`` updated by those of
+``topicbert@p2`` (``settings: {topicbert@p2: {n_partitions: 2}}``); its rows, model folders, table rows and
+plot points carry the variant name. This is how one comparison holds TopicBERT-N, N/2, N/4 and N/8 (Table 3
+of Chaudhary et al. 2020) or ``bert`` with fixed and with dynamic padding.
+
+:func:`config_hash` (data identity + method + resolved settings) identifies a finished run, so that
+:func:`frugaltext.experiment.runner.run_compare` can resume; its value must never change for the same inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from frugaltext.errors import ConfigError, DataNotFoundError
+
+__all__ = [
+    "CompareConfig",
+    "NEUTRAL_NEW_SETTINGS",
+    "PRESETS",
+    "VARIANT_SEPARATOR",
+    "base_method",
+    "config_hash",
+    "load_preset",
+    "method_settings",
+    "parse_overrides",
+    "resolve_config",
+    "resolved_settings",
+    "write_config",
+]
+
+#: Presets shipped in ``frugaltext/presets``.
+PRESETS = ("quick", "paper", "table3")
+
+#: Separator between a method and a variant label: ``topicbert@p2``.
+VARIANT_SEPARATOR = "@"
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything that defines a comparison. Build it with :func:`resolve_config` to get presets and checks.
+
+    Parameters
+    ----------
+    data : str, default "r8"
+        Embedded dataset name or path (see :func:`frugaltext.data.load_data`).
+    methods : tuple of str, default ("tfidf-lr", "tfidf-svm", "bert")
+        Registered method names, run in this order (``bert`` is moved first when a method needs it as a
+        teacher).
+    seeds : int, default 1
+        Number of seeds per method; the seeds are ``first_seed, first_seed + 1, ...``.
+    first_seed : int, default 0
+    output : str, default "runs/latest"
+        Output directory.
+    text_field, label_field, multi_label, validation_fraction, data_seed
+        Passed to :func:`frugaltext.data.load_data` (``data_seed`` is its ``seed``: the carve of a missing
+        validation split and the document limits below use it, so every method sees the same documents).
+    max_train_docs, max_validation_docs, max_test_docs : int or None
+        Keep at most this many documents per split (stratified, see
+        :meth:`~frugaltext.data.dataset.TextClassificationData.limit`); None keeps the whole split.
+    reference : str, default "bert"
+        Method whose mean macro-F1 is the 100 % of the retention column.
+    settings : dict of str to dict
+        Method settings, ``{method name: {field: value}}``; fields of the method's ``Settings`` dataclass.
+    cost : dict
+        Fields of :class:`~frugaltext.cost.meter.CostSettings` (e.g. ``latency_n_docs``).
+    keep_checkpoints : bool, default False
+        Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each:
+        trainer checkpoints) after a run has finished; by default they are deleted once the model is saved.
+    preset : str or None
+        Name of the preset the configuration started from (recorded in ``config.yaml``).
+
+    Raises
+    ------
+    ConfigError
+        If a value has the wrong type or range (checked in ``__post_init__``).
+    """
+
+    data: str = "r8"
+    methods: tuple[str, ...] = ("tfidf-lr", "tfidf-svm", "bert")
+    seeds: int = 1
+    first_seed: int = 0
+    output: str = "runs/latest"
+    text_field: str = "text"
+    label_field: str | None = None
+    multi_label: bool | None = None
+    validation_fraction: float = 0.1
+    data_seed: int = 13
+    max_train_docs: int | None = None
+    max_validation_docs: int | None = None
+    max_test_docs: int | None = None
+    reference: str = "bert"
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+    keep_checkpoints: bool = False
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        methods = self.methods
+        if isinstance(methods, str):
+            methods = _split_list(methods)
+        if (
+            not isinstance(methods, Sequence)
+            or not methods
+            or not all(isinstance(m, str) and m for m in methods)
+        ):
+            raise ConfigError(
+                f"compare: methods must be a non-empty list of method names, got {self.methods!r}"
+            )
+        if len(set(methods)) != len(methods):
+            raise ConfigError(f"compare: methods lists a method twice: {list(methods)}")
+        for name in methods:
+            _check_variant_name(name)
+        object.__setattr__(self, "methods", tuple(methods))
+        for name in ("seeds",):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"compare: {name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.first_seed, bool) or not isinstance(self.first_seed, int) or self.first_seed < 0:
+            raise ConfigError(f"compare: first_seed must be an integer >= 0, got {self.first_seed!r}")
+        for name in ("max_train_docs", "max_validation_docs", "max_test_docs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"compare: {name} must be a positive integer or null, got {value!r}")
+        if not isinstance(self.data, str) or not self.data:
+            raise ConfigError(f"compare: data must be a dataset name or path, got {self.data!r}")
+        if not isinstance(self.output, str) or not self.output:
+            raise ConfigError(f"compare: output must be a directory path, got {self.output!r}")
+        if not isinstance(self.settings, Mapping) or not all(
+            isinstance(v, Mapping) for v in self.settings.values()
+        ):
+            raise ConfigError(
+                "compare: settings must map method names to {setting: value} mappings, e.g. "
+                "settings: {bert: {epochs: 1}}"
+            )
+        if not isinstance(self.cost, Mapping):
+            raise ConfigError(
+                "compare: cost must be a mapping of CostSettings fields, e.g. cost: {latency_n_docs: 16}"
+            )
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int):
+            raise ConfigError(f"compare: data_seed must be an integer, got {self.data_seed!r}")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(
+            fraction
+        ):
+            raise ConfigError(f"compare: validation_fraction must be a finite number, got {fraction!r}")
+        if self.multi_label is not None and not isinstance(self.multi_label, bool):
+            raise ConfigError(f"compare: multi_label must be true, false or null, got {self.multi_label!r}")
+
+    @property
+    def seed_values(self) -> list[int]:
+        """The seeds that are run: ``[first_seed, ..., first_seed + seeds - 1]``."""
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML-able dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["methods"] = list(self.methods)
+        return out
+
+    def data_identity(self) -> dict[str, Any]:
+        """Return what defines the documents every method sees (part of each run's configuration hash)."""
+        source = self.data
+        if not _is_embedded(source) and Path(source).exists():
+            source = str(Path(source).resolve())
+        return {
+            "source": source,
+            "text_field": self.text_field,
+            "label_field": self.label_field,
+            "multi_label": self.multi_label,
+            "validation_fraction": self.validation_fraction,
+            "data_seed": self.data_seed,
+            "max_train_docs": self.max_train_docs,
+            "max_validation_docs": self.max_validation_docs,
+            "max_test_docs": self.max_test_docs,
+        }
+
+
+_FIELD_KINDS: dict[str, str] = {
+    "data": "str",
+    "methods": "list",
+    "seeds": "int",
+    "first_seed": "int",
+    "output": "str",
+    "text_field": "str",
+    "label_field": "str?",
+    "multi_label": "bool?",
+    "validation_fraction": "float",
+    "data_seed": "int",
+    "max_train_docs": "int?",
+    "max_validation_docs": "int?",
+    "max_test_docs": "int?",
+    "reference": "str",
+    "keep_checkpoints": "bool",
+    "preset": "str?",
+}
+_NESTED = ("settings", "cost")
+
+
+def _is_embedded(name: str) -> bool:
+    from frugaltext.data import embedded_datasets
+
+    return name in {d["name"] for d in embedded_datasets()}
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+_NULLS = {"none", "null", "~", ""}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _coerce_field(name: str, value: Any, where: str) -> Any:
+    """Convert a CLI string (or YAML value) to the type of the CompareConfig field ``name``."""
+    kind = _FIELD_KINDS[name]
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)):
+        return None
+    try:
+        if kind == "list":
+            if isinstance(value, str):
+                return _split_list(value)
+            if isinstance(value, (list, tuple)):
+                return [str(v) for v in value]
+            raise ValueError(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ValueError(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return int(str(value).strip())
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
+        return str(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{where}: {name} must be {_KIND_WORDS[kind]}{' or null' if optional else ''}, got {value!r}"
+        ) from err
+
+
+_KIND_WORDS = {
+    "list": "a comma-separated list",
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a finite number",
+    "str": "a string",
+}
+
+
+def _normalize_key(key: str) -> str:
+    """Turn dashes into underscores in a setting name, but not in a method name before the dot.
+
+    ``max-train-docs`` -> ``max_train_docs``; ``tfidf-lr.max-iter`` -> ``tfidf-lr.max_iter``.
+    """
+    scope, dot, name = key.partition(".")
+    return f"{scope}.{name.replace('-', '_')}" if dot else key.replace("-", "_")
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """Parse ``--key value`` / ``--key=value`` tokens (the extra CLI arguments) into ``{key: value}``.
+
+    Dashes in keys become underscores (``--max-train-docs`` -> ``max_train_docs``,
+    ``--bert.max-length`` -> ``bert.max_length``). A key followed by another ``--key`` or by nothing is a
+    flag and gets the value ``"true"`` (``--multi-label``). Values stay strings; :func:`resolve_config`
+    converts them to each setting's type.
+
+    Parameters
+    ----------
+    args : sequence of str
+        E.g. ``["--bert.epochs", "3", "--max-train-docs=500", "--multi-label"]``.
+
+    Returns
+    -------
+    dict of str to str
+
+    Raises
+    ------
+    ConfigError
+        For a token that is not an option (a stray value), or an empty key.
+    """
+    out: dict[str, Any] = {}
+    tokens = list(args)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or token == "--":
+            raise ConfigError(
+                f"unexpected argument {token!r}; settings are written --key value, e.g. "
+                "--bert.epochs 3 or --max-train-docs 500"
+            )
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                value = tokens[i + 1]
+                i += 1
+            else:
+                value = "true"
+        key = _normalize_key(key.strip())
+        if not key or key.startswith(".") or key.endswith("."):
+            raise ConfigError(f"malformed option {token!r}; write --key value or --method.key value")
+        out[key] = value
+        i += 1
+    return out
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """Read the packaged preset ``name`` (``quick`` or ``paper``) as a dict.
+
+    Raises
+    ------
+    ConfigError
+        If no preset has that name.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
+    text = resources.files("frugaltext").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
+    data = _parse_yaml(text, f"preset {name}.yaml")
+    data["preset"] = name
+    return data
+
+
+def _parse_yaml(text: str, where: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{where}{line}: invalid YAML ({getattr(err, 'problem', err)}); fix the file"
+        ) from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: expected a mapping of settings at the top level, got {type(data).__name__}"
+        )
+    return data
+
+
+def _read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"config file {path} does not exist; pass an existing YAML file to --config")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8"
+        ) from err
+    return _parse_yaml(text, str(path))
+
+
+def _merge_layer(base: dict[str, Any], layer: Mapping[str, Any], where: str) -> None:
+    """Merge one configuration layer (preset, file) into ``base`` in place, checking the keys."""
+    for key, value in layer.items():
+        key = str(key).replace("-", "_")
+        if key == "settings":
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: settings must map method names to mappings, got {value!r}")
+            for method, fields in value.items():
+                if fields is None:
+                    continue
+                if not isinstance(fields, Mapping):
+                    raise ConfigError(
+                        f"{where}: settings.{method} must be a mapping of setting: value, got {fields!r}"
+                    )
+                target = base["settings"].setdefault(str(method), {})
+                for fk, fv in fields.items():
+                    target[str(fk).replace("-", "_")] = fv
+        elif key == "cost":
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: cost must be a mapping of CostSettings fields, got {value!r}")
+            for fk, fv in value.items():
+                base["cost"][str(fk).replace("-", "_")] = fv
+        elif key in _FIELD_KINDS:
+            base[key] = _coerce_field(key, value, where)
+        else:
+            raise ConfigError(
+                f"{where}: unknown setting {key!r}; valid keys: "
+                f"{', '.join(sorted([*_FIELD_KINDS, *_NESTED]))} "
+                "(method settings go under settings: {<method>: {...}}, cost-meter settings under cost:)"
+            )
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> CompareConfig:
+    """Build and check a :class:`CompareConfig`: preset < YAML config file < overrides.
+
+    Parameters
+    ----------
+    preset : {"quick", "paper"} or None
+        None uses the config file's ``preset`` key, else ``"quick"``.
+    config_file : path, optional
+        YAML file with the same layout as a preset.
+    overrides : mapping, optional
+        Flat keys as parsed by :func:`parse_overrides` (values may be strings or typed values):
+        ``max_train_docs``, ``methods`` ... for compare fields, ``<method>.<field>`` for method settings,
+        ``cost.<field>`` for cost settings.
+
+    Returns
+    -------
+    CompareConfig
+        With every method setting converted to its field's type and checked against the method's
+        ``Settings`` dataclass, and the cost settings checked against ``CostSettings``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown preset, key, method, method setting or cost setting (the message lists the valid
+        ones), or a value that does not convert.
+    DataNotFoundError
+        If ``config_file`` does not exist.
+    """
+    file_layer = _read_config_file(config_file) if config_file is not None else {}
+    chosen = preset or file_layer.get("preset") or "quick"
+    merged: dict[str, Any] = {"settings": {}, "cost": {}}
+    _merge_layer(merged, load_preset(str(chosen)), f"preset {chosen}.yaml")
+    if config_file is not None:
+        _merge_layer(merged, file_layer, str(config_file))
+    merged["preset"] = str(chosen)
+    for key, value in (overrides or {}).items():
+        key = _normalize_key(str(key))
+        if "." in key:
+            scope, _, name = key.partition(".")
+            if not name or "." in name:
+                raise ConfigError(f"option --{key}: write --<method>.<setting> value, e.g. --bert.epochs 3")
+            if scope == "cost":
+                merged["cost"][name] = value
+            else:
+                merged["settings"].setdefault(scope, {})[name] = value
+        elif key in _FIELD_KINDS:
+            merged[key] = _coerce_field(key, value, f"option --{key.replace('_', '-')}")
+        else:
+            valid = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(_FIELD_KINDS) if k != "preset")
+            raise ConfigError(
+                f"unknown option --{key.replace('_', '-')}; compare options: {valid}; method settings are "
+                "written "
+                "--<method>.<setting> (e.g. --bert.epochs 3), cost settings --cost.<setting>"
+            )
+    merged["settings"] = _check_method_settings(merged["settings"])
+    merged["cost"] = _check_cost_settings(merged["cost"])
+    return CompareConfig(**merged)
+
+
+def _coerce_setting(value: Any, default: Any, where: str) -> Any:
+    """Turn a CLI string into a typed value for a settings field whose default is ``default``.
+
+    ``where`` names the setting in errors (``method 'bert': setting 'epochs'``). Raises :class:`ConfigError`
+    for a bool given to a numeric setting (YAML ``true`` is not the number 1) and for NaN or infinity
+    (``nan``, ``inf``, YAML ``.nan``/``.inf``) in any setting.
+    """
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number, got {value!r}; write a number, not true/false")
+    _check_finite(value, where)
+    if numeric and isinstance(value, str):
+        _check_finite(_float_or_none(value), where, shown=value)
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    if default is None:
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        _check_finite(parsed, where, shown=value)
+        return parsed if parsed is None or isinstance(parsed, (int, float, bool)) else value
+    return value
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _check_finite(value: Any, where: str, shown: Any = None) -> None:
+    """Raise :class:`ConfigError` if ``value`` is a NaN or infinite float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{where} must be a finite number, got {shown if shown is not None else value!r}; "
+            "NaN and infinity are not valid settings"
+        )
+
+
+def base_method(name: str) -> str:
+    """The registered method of a method or variant name: ``"topicbert@p2"`` -> ``"topicbert"``."""
+    return name.split(VARIANT_SEPARATOR, 1)[0]
+
+
+def method_settings(name: str, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Configured settings of a method or variant: the base method's, updated by the variant's own.
+
+    >>> method_settings("topicbert@p2", {"topicbert": {"epochs": 1}, "topicbert@p2": {"n_partitions": 2}})
+    {'epochs': 1, 'n_partitions': 2}
+    """
+    merged = dict(settings.get(base_method(name), {}))
+    if name != base_method(name):
+        merged.update(settings.get(name, {}))
+    return merged
+
+
+def _check_variant_name(name: str) -> None:
+    base, sep, label = name.partition(VARIANT_SEPARATOR)
+    if sep and (not base or not label or VARIANT_SEPARATOR in label
+                or not all(c.isalnum() or c in "-_." for c in label)):
+        raise ConfigError(
+            f"compare: bad method variant {name!r}: write <method>@<label> with one '@' and a label of "
+            "letters, digits, '-', '_' or '.', e.g. topicbert@p2"
+        )
+
+
+def _check_method_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    from frugaltext.methods.base import available_methods, get_method_class, replace_settings
+
+    out: dict[str, dict[str, Any]] = {}
+    for method, fields in settings.items():
+        _check_variant_name(method)
+        if base_method(method) not in available_methods():
+            raise ConfigError(
+                f"settings for unknown method {method!r}; available methods: {', '.join(available_methods())}"
+            )
+        cls = get_method_class(base_method(method))
+        defaults = cls.Settings()
+        typed = {}
+        for key, value in fields.items():
+            key = key.replace("-", "_")
+            default = getattr(defaults, key, None)
+            typed[key] = _coerce_setting(value, default, f"method {method!r}: setting {key!r}")
+        checked = replace_settings(defaults, typed, where=f"method {method!r}")  # unknown keys raise here
+        out[method] = {k: _plain(getattr(checked, k)) for k in typed}
+    return out
+
+
+def _check_cost_settings(cost: Mapping[str, Any]) -> dict[str, Any]:
+    from frugaltext.cost.meter import CostSettings
+    from frugaltext.methods.base import replace_settings
+
+    defaults = CostSettings()
+    typed = {
+        k.replace("-", "_"): _coerce_setting(
+            v, getattr(defaults, k.replace("-", "_"), None), f"cost settings: setting {k.replace('-', '_')!r}"
+        )
+        for k, v in cost.items()
+    }
+    checked = replace_settings(defaults, typed, where="cost settings")
+    return {k: _plain(getattr(checked, k)) for k in typed}
+
+
+def _plain(value: Any) -> Any:
+    """Return a YAML/JSON-friendly copy (tuples -> lists)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+#: Settings introduced after the first results were stored, with the value that means "as before"
+#: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row).
+NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None}
+
+
+def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:
+    """Short SHA-256 (16 hex digits) of the data identity, the method name and its full resolved settings.
+
+    Two runs with the same hash (and seed) train the same model on the same documents; ``run_compare``
+    skips such a run when resuming. Settings added to a method after rows were written
+    (:data:`NEUTRAL_NEW_SETTINGS`) are left out of the hash while they hold the default that reproduces the
+    old behaviour, so adding a setting does not invalidate finished runs.
+    """
+    settings = {k: v for k, v in settings.items()
+                if not (k in NEUTRAL_NEW_SETTINGS and v == NEUTRAL_NEW_SETTINGS[k])}
+    payload = json.dumps(
+        {"data": dict(data_identity), "method": method, "settings": settings},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def resolved_settings(method: str, config: CompareConfig) -> dict[str, Any]:
+    """Full settings of ``method`` (defaults + configured values) as a plain dict: the input of
+    :func:`config_hash` and the ``settings`` of a results row.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown method or setting.
+    """
+    from frugaltext.methods.base import get_method_class, replace_settings
+
+    cls = get_method_class(base_method(method))
+    settings = replace_settings(
+        cls.Settings(), method_settings(method, config.settings), where=f"method {method!r}"
+    )
+    return {k: _plain(v) for k, v in dataclasses.asdict(settings).items()}
+
+
+def write_config(config: CompareConfig, path: Path) -> None:
+    """Write ``config`` as the YAML file ``path`` (``config.yaml`` of a run), atomically; it can be passed
+    back to ``frugaltext compare --config``."""
+    import yaml
+
+    from frugaltext.methods.base import atomic_write_text
+
+    header = (
+        "# Resolved frugaltext compare configuration (preset < config file < command line).\n"
+        "# Re-run with: frugaltext compare --config this-file\n"
+    )
+    atomic_write_text(path, header + yaml.safe_dump(config.to_dict(), sort_keys=False))

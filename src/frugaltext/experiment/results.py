@@ -1,0 +1,182 @@
+"""The results of a comparison: ``results.json`` (every field) and ``results.csv`` (flat), one row per run.
+
+The one module that reads and writes result rows; the runner (:mod:`frugaltext.experiment.runner`), the
+Python API (:mod:`frugaltext.api`), the reports (:mod:`frugaltext.reports`) and the command line all use it.
+
+Both files are written atomically (temporary file, then ``os.replace``), so an interrupted comparison keeps
+every finished run. Several processes may share one output directory (``--first-seed 1 --seeds 1`` in one,
+``--first-seed 2 --seeds 1`` in another): rows are added under a file lock after re-reading ``results.json``
+(:func:`add_result_row`), so no process loses the rows of another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from frugaltext.errors import DataFormatError
+
+__all__ = [
+    "RESULTS_CSV",
+    "RESULTS_JSON",
+    "CompareResult",
+    "add_result_row",
+    "read_results",
+    "results_lock",
+    "write_results",
+]
+
+#: File names of the results inside an output directory.
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+
+
+@dataclass
+class CompareResult:
+    """What :func:`run_compare` did and wrote.
+
+    Attributes
+    ----------
+    output_dir : Path
+    rows : list of dict
+        Every row of ``results.json`` after the run (including rows of earlier runs).
+    ran, skipped : list of str
+        ``"<method>-seed<k>"`` of the runs trained now / skipped because they were already done.
+    table_markdown : str
+        The content of ``table.md``.
+    paths : dict of str to Path
+        ``results_json``, ``results_csv``, ``config``, ``table``, ``pareto_png``, ``pareto_svg``, ``log``.
+    table : frugaltext.reports.table.ResultsTable
+        The table behind ``table.md`` (for printing with :func:`frugaltext.reports.table.render_rich`).
+    """
+
+    output_dir: Path
+    rows: list[dict[str, Any]]
+    ran: list[str]
+    skipped: list[str]
+    table_markdown: str
+    paths: dict[str, Path]
+    table: Any = None
+
+
+def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read the rows of a ``results.json`` (an empty list when the file does not exist).
+
+    Raises
+    ------
+    DataFormatError
+        If the file is not a JSON list of objects.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(
+            f"{path}, line {err.lineno}: invalid JSON ({err.msg}); delete or repair the file "
+            "(every finished run is one object of the list)"
+        ) from err
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DataFormatError(f"{path}: expected a JSON list of result rows (objects)")
+    return rows
+
+
+def write_results(rows: Sequence[Mapping[str, Any]], output_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.csv`` atomically into ``output_dir``.
+
+    ``results.json`` keeps every field. ``results.csv`` is flat: nested dicts become ``a.b`` columns, lists
+    JSON text, and ``per_class`` is left out. Returns the two paths.
+    """
+    from frugaltext.methods.base import atomic_write_text
+
+    output_dir = Path(output_dir)
+    json_path, csv_path = output_dir / RESULTS_JSON, output_dir / RESULTS_CSV
+    atomic_write_text(json_path, json.dumps(list(rows), indent=2, default=_json_default) + "\n")
+    flat_rows = [_flatten({k: v for k, v in row.items() if k != "per_class"}) for row in rows]
+    columns: list[str] = []
+    for row in flat_rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in flat_rows:
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    atomic_write_text(csv_path, buffer.getvalue())
+    return json_path, csv_path
+
+
+@contextlib.contextmanager
+def results_lock(output_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``<output_dir>/results.json.lock`` for a read-modify-write of the results.
+
+    Several ``compare`` processes may share one output directory (say one per seed, to use every core or
+    GPU): each re-reads ``results.json`` under this lock before it adds its row, so no process overwrites the
+    rows another one wrote in the meantime. POSIX ``fcntl.flock``; where ``fcntl`` is missing (Windows) the
+    lock is a no-op and one process per output directory is the rule.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = Path(output_dir) / (RESULTS_JSON + ".lock")
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def add_result_row(row: Mapping[str, Any], output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Put ``row`` into ``<output_dir>/results.json`` (replacing the row of the same method and seed), under
+    :func:`results_lock`, reading the file afresh so that rows written by other processes are kept.
+
+    Returns the rows now in the file. Raises :class:`DataFormatError` if the file is corrupt.
+    """
+    output_dir = Path(output_dir)
+    with results_lock(output_dir):
+        rows = read_results(output_dir / RESULTS_JSON)
+        rows = [
+            r for r in rows if not (r.get("method") == row.get("method") and r.get("seed") == row.get("seed"))
+        ]
+        rows.append(dict(row))
+        write_results(rows, output_dir)
+    return rows
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), default=_json_default)
+    return value

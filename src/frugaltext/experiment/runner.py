@@ -1,0 +1,465 @@
+"""The runner of ``frugaltext compare``: train and evaluate methods over seeds, all costs measured alike.
+
+:func:`run_compare` takes a :class:`~frugaltext.experiment.config.CompareConfig` (from
+:func:`~frugaltext.experiment.config.resolve_config`) and, for every method and seed,
+
+1. gives the run a fresh :class:`~frugaltext.cost.meter.CostMeter`;
+2. trains inside ``meter.track("train")``;
+3. predicts the test split (or the validation split when the data has no test split; the row and the table
+   say so) and scores it with :func:`frugaltext.metrics.classification_metrics`;
+4. measures the model (parameters, FLOPs per document) and inference (latency at batch 1, throughput at
+   batch 32) on the evaluation documents;
+5. saves the model to ``<output>/models/<method>-seed<k>/`` and the run's log to
+   ``<output>/logs/<method>-seed<k>.log``;
+6. adds one row to ``results.json`` and ``results.csv`` with
+   :func:`~frugaltext.experiment.results.add_result_row` (atomic writes under a file lock), so an interrupted
+   comparison keeps every finished run.
+
+Several processes may share one output directory (``--first-seed 1 --seeds 1`` in one, ``--first-seed 2
+--seeds 1`` in another): a run another process has finished is skipped. Two processes given the same
+method and seed both train it, and the later row wins.
+
+Running again into the same output directory resumes: a run whose method, seed and configuration hash
+(:func:`~frugaltext.experiment.config.config_hash`: data source and options plus the method's resolved
+settings) are already in ``results.json`` is skipped. A row with the same method and seed but another hash
+(settings changed) is re-run and replaced.
+
+At the end the reports (``table.md``, ``pareto.png``, ``pareto.svg``) are rebuilt from ``results.json`` by
+:func:`frugaltext.reports.build_reports`, so they can be remade without training (``frugaltext report DIR``).
+Log records keep the logger names ``frugaltext.compare`` and ``frugaltext.compare.<method>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from frugaltext.errors import ConfigError
+from frugaltext.experiment.config import (
+    CompareConfig,
+    base_method,
+    config_hash,
+    method_settings,
+    resolved_settings,
+    write_config,
+)
+from frugaltext.experiment.provenance import frugaltext_version, machine, package_version, torch_threads
+from frugaltext.experiment.results import (
+    RESULTS_CSV,
+    RESULTS_JSON,
+    CompareResult,
+    add_result_row,
+    read_results,
+)
+from frugaltext.reports import build_reports
+
+logger = logging.getLogger("frugaltext.compare")
+
+__all__ = ["TEACHER_METHOD", "order_methods", "run_compare"]
+
+#: Methods whose ``teacher`` setting may be ``"auto"``: the ``bert`` model of the same seed in the same run.
+TEACHER_METHOD = "bert"
+
+
+def order_methods(methods: Sequence[str], settings: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Run order: as given, but ``bert`` first when another method's ``teacher`` is ``"auto"``.
+
+    Parameters
+    ----------
+    methods : sequence of str
+    settings : mapping
+        Resolved settings per method (``teacher`` is read from the method's ``Settings`` defaults when not
+        overridden).
+
+    Raises
+    ------
+    ConfigError
+        If a method needs the ``bert`` teacher but ``bert`` is not among ``methods``.
+    """
+    needing = [m for m in methods if m != TEACHER_METHOD and _teacher_setting(m, settings) == "auto"]
+    if not needing:
+        return list(methods)
+    if TEACHER_METHOD not in methods:
+        raise ConfigError(
+            f"{', '.join(needing)} {'uses' if len(needing) == 1 else 'use'} teacher 'auto' "
+            f"(the {TEACHER_METHOD} model trained in the same run), "
+            f"but {TEACHER_METHOD!r} is not among the methods; add it "
+            f"(--methods {TEACHER_METHOD},{','.join(methods)}) "
+            f"or give a saved model: --{needing[0]}.teacher /path/to/model"
+        )
+    return [TEACHER_METHOD, *[m for m in methods if m != TEACHER_METHOD]]
+
+
+def _teacher_setting(method: str, settings: Mapping[str, Mapping[str, Any]]) -> Any:
+    configured = method_settings(method, settings)
+    if "teacher" in configured:
+        return configured["teacher"]
+    from frugaltext.methods.base import get_method_class
+
+    return getattr(get_method_class(base_method(method)).Settings(), "teacher", None)
+
+
+def _labels_for_run(data: Any) -> tuple[Any, str]:
+    if data.test is not None:
+        return data.test, "test"
+    return data.validation, "validation"
+
+
+class _RunLog:
+    """Log to a file for the duration of a ``with`` block.
+
+    A ``logging.FileHandler`` on the root logger, with the ``frugaltext`` logger lowered to INFO so that its
+    records reach the file. :meth:`detail` writes to the file only (long settings and cost dumps that would
+    clutter the console).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handler: logging.Handler | None = None
+        self._old_level = logging.NOTSET
+
+    def __enter__(self) -> _RunLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        self.handler.setLevel(logging.INFO)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(self.handler)
+        package = logging.getLogger("frugaltext")
+        self._old_level = package.level
+        if package.getEffectiveLevel() > logging.INFO:
+            package.setLevel(logging.INFO)
+        return self
+
+    def detail(self, message: str, *args: Any) -> None:
+        """Write an INFO record to this log file only."""
+        if self.handler is not None:
+            record = logging.LogRecord("frugaltext.compare", logging.INFO, __file__, 0, message, args, None)
+            self.handler.handle(record)
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger("frugaltext").setLevel(self._old_level)
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+            self.handler.close()
+
+
+def _load_data(config: CompareConfig) -> Any:
+    from frugaltext.data import load_data
+
+    data = load_data(
+        config.data,
+        text_field=config.text_field,
+        label_field=config.label_field,
+        multi_label=config.multi_label,
+        validation_fraction=config.validation_fraction,
+        seed=config.data_seed,
+    )
+    if any(n is not None for n in (config.max_train_docs, config.max_validation_docs, config.max_test_docs)):
+        data = data.limit(
+            config.max_train_docs, config.max_validation_docs, config.max_test_docs, seed=config.data_seed
+        )
+    return data
+
+
+def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
+    """Train and evaluate every method of ``config`` over its seeds; write results, reports and models.
+
+    See the module docstring for the steps and the files written into ``config.output``.
+
+    Parameters
+    ----------
+    config : CompareConfig
+        Usually from :func:`resolve_config`.
+    progress : bool, default True
+        Show a rich progress bar over the runs (on stderr).
+
+    Returns
+    -------
+    CompareResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown method or setting, a ``teacher: auto`` method without ``bert``, a missing reference.
+    DataNotFoundError, DataFormatError
+        From :func:`frugaltext.data.load_data`.
+    FrugalTextError
+        Anything a method raises; rows of the runs finished before stay in ``results.json``.
+    """
+    from frugaltext.cost.meter import CostSettings
+    from frugaltext.methods.base import get_method_class, replace_settings
+
+    output_dir = Path(config.output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for method in config.methods:
+        get_method_class(base_method(method))  # unknown names fail before any training
+    order = order_methods(config.methods, config.settings)
+    cost_settings = replace_settings(CostSettings(), dict(config.cost), where="cost settings")
+
+    write_config(config, output_dir / "config.yaml")
+    paths = {
+        "results_json": output_dir / RESULTS_JSON,
+        "results_csv": output_dir / RESULTS_CSV,
+        "config": output_dir / "config.yaml",
+        "log": output_dir / "compare.log",
+    }
+    with _RunLog(paths["log"]):
+        logger.info(
+            "compare: methods %s, seeds %s, data %s, output %s",
+            order,
+            config.seed_values,
+            config.data,
+            output_dir,
+        )
+        data = _load_data(config)
+        for note in data.notes:
+            logger.info("data: %s", note)
+        eval_split, eval_name = _labels_for_run(data)
+        if eval_name != "test":
+            logger.warning(
+                "data %s has no test split: methods are evaluated on the validation split", config.data
+            )
+
+        rows = read_results(paths["results_json"])
+        data_id = config.data_identity()
+        other = sorted({r.get("method", "?") for r in rows if r.get("data_identity", data_id) != data_id})
+        if other:
+            logger.warning(
+                "%s holds rows of %s on other data or data options; runs of this comparison replace rows of "
+                "the same method and seed, the others stay and appear in the table: use a new --output to "
+                "keep comparisons apart",
+                paths["results_json"],
+                ", ".join(other),
+            )
+        runs = [(m, s) for m in order for s in config.seed_values]
+        ran: list[str] = []
+        skipped: list[str] = []
+        with _progress(progress, len(runs)) as advance:
+            for method, seed in runs:
+                run_name = f"{method}-seed{seed}"
+                settings = resolved_settings(method, config)
+                chash = config_hash(data_id, method, settings)
+                rows = read_results(paths["results_json"])  # another process may have added rows
+                done = [r for r in rows if r.get("method") == method and r.get("seed") == seed]
+                if any(r.get("config_hash") == chash for r in done):
+                    logger.info(
+                        "%s: skipping, already done (config hash %s in %s)",
+                        run_name,
+                        chash,
+                        paths["results_json"],
+                    )
+                    skipped.append(run_name)
+                    advance(run_name, skipped=True)
+                    continue
+                if done:
+                    logger.info(
+                        "%s: settings changed since the stored row (hash %s -> %s); running again",
+                        run_name,
+                        done[0].get("config_hash"),
+                        chash,
+                    )
+                advance(run_name, skipped=False, starting=True)
+                row = _run_one(
+                    config,
+                    data,
+                    eval_split,
+                    eval_name,
+                    method,
+                    seed,
+                    settings,
+                    chash,
+                    cost_settings,
+                    output_dir,
+                    order,
+                )
+                rows = add_result_row(row, output_dir)
+                ran.append(run_name)
+                advance(run_name, skipped=False)
+
+        rows = read_results(paths["results_json"])
+        report = build_reports(paths["results_json"], reference=config.reference)
+        logger.info("reports written: %s", ", ".join(str(p) for p in report.paths.values()))
+    paths.update(report.paths)
+    return CompareResult(
+        output_dir=output_dir,
+        rows=rows,
+        ran=ran,
+        skipped=skipped,
+        table_markdown=report.markdown,
+        paths=paths,
+        table=report.table,
+    )
+
+
+class _progress:
+    """Context manager giving ``advance(run_name, skipped, starting=False)``; a rich bar when enabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]compare[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=self.total)
+        return self.advance
+
+    def advance(self, run_name: str, skipped: bool, starting: bool = False) -> None:
+        if self._progress is None:
+            return
+        if starting:
+            self._progress.update(self._task, description=f"training {run_name}")
+        else:
+            self._progress.update(
+                self._task, advance=1, description=f"{run_name} {'skipped (done)' if skipped else 'done'}"
+            )
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _run_one(
+    config: CompareConfig,
+    data: Any,
+    eval_split: Any,
+    eval_name: str,
+    method_name: str,
+    seed: int,
+    settings: dict[str, Any],
+    chash: str,
+    cost_settings: Any,
+    output_dir: Path,
+    order: Sequence[str],
+) -> dict[str, Any]:
+    """Train, evaluate, measure and save one method with one seed; return its results row."""
+    from frugaltext.cost.meter import CostMeter
+    from frugaltext.methods.base import get_method_class, probabilities_to_predictions
+    from frugaltext.metrics import classification_metrics
+
+    run_name = f"{method_name}-seed{seed}"
+    model_dir = output_dir / "models" / run_name
+    work_dir = output_dir / "work" / run_name
+    run_settings = dict(settings)
+    if run_settings.get("teacher") == "auto" and method_name != TEACHER_METHOD:
+        teacher_dir = output_dir / "models" / f"{TEACHER_METHOD}-seed{seed}"
+        if not teacher_dir.is_dir():
+            raise ConfigError(
+                f"{run_name}: teacher 'auto' needs the {TEACHER_METHOD} model of seed {seed} at "
+                f"{teacher_dir}, which is missing; delete the {TEACHER_METHOD} rows of "
+                f"{output_dir / RESULTS_JSON} so that it is trained again"
+            )
+        run_settings["teacher"] = str(teacher_dir)
+
+    with _RunLog(output_dir / "logs" / f"{run_name}.log") as run_log:
+        log = logging.getLogger(f"frugaltext.compare.{method_name}")
+        log.info("%s: start (seed %d, config hash %s)", run_name, seed, chash)
+        run_log.detail("%s: settings %s", run_name, json.dumps(run_settings, sort_keys=True, default=str))
+        log.info(
+            "%s: data %s: %d train / %d validation / %s documents, %d labels (%s)",
+            run_name,
+            data.name,
+            len(data.train),
+            len(data.validation),
+            f"{len(eval_split)} {eval_name}",
+            data.num_labels,
+            "multi-label" if data.multi_label else "single-label",
+        )
+        cls = get_method_class(base_method(method_name))
+        method = cls(**{k: v for k, v in run_settings.items()})
+        meter = CostMeter(cost_settings)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        try:
+            with meter.track("train"):
+                method.fit(data, meter, seed=seed, output_dir=work_dir)
+            log.info(
+                "%s: trained in %.1f s (%d epochs)",
+                run_name,
+                meter.phases["train"].duration_s,
+                len(meter.epoch_durations_s),
+            )
+            proba = method.predict_proba(eval_split.texts)
+            y_pred = probabilities_to_predictions(proba, data.multi_label)
+            scores = classification_metrics(eval_split.labels, y_pred, data.label_names, data.multi_label)
+            log.info(
+                "%s: %s macro_f1 %.4f, micro_f1 %.4f, accuracy %.4f",
+                run_name,
+                eval_name,
+                scores["macro_f1"],
+                scores["micro_f1"],
+                scores["accuracy"],
+            )
+            meter.measure_model(method, eval_split.texts)
+            meter.measure_inference(method, eval_split.texts)
+            method.save(model_dir)
+            log.info("%s: model saved to %s", run_name, model_dir)
+        except Exception:
+            log.exception("%s: failed", run_name)
+            raise
+        costs = meter.as_dict()
+        run_log.detail("%s: costs %s", run_name, json.dumps(costs, sort_keys=True, default=str))
+        if not config.keep_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                work_dir.parent.rmdir()  # only when empty
+        log.info("%s: finished in %.1f s", run_name, time.perf_counter() - started)
+
+    row: dict[str, Any] = {
+        "method": method_name,
+        "seed": seed,
+        "dataset": data.name,
+        "data_source": config.data,
+        "task": "multi-label" if data.multi_label else "single-label",
+        "num_labels": data.num_labels,
+        "n_train": len(data.train),
+        "n_validation": len(data.validation),
+        "n_test": len(data.test) if data.test is not None else 0,
+        "eval_split": eval_name,
+        "n_eval": len(eval_split),
+        "macro_f1": scores["macro_f1"],
+        "micro_f1": scores["micro_f1"],
+        "accuracy": scores["accuracy"],
+        "weighted_f1": scores["weighted_f1"],
+        "per_class": scores["per_class"],
+    }
+    row.update(costs)
+    row.update(
+        {
+            "notes": method.cost_notes(),
+            "settings": run_settings,
+            "cost_settings": dataclasses.asdict(cost_settings),
+            "config_hash": chash,
+            "data_identity": config.data_identity(),
+            "model_dir": str(model_dir),
+            "data_notes": list(data.notes),
+            "frugaltext_version": frugaltext_version(),
+            "torch_version": package_version("torch"),
+            "torch_threads": torch_threads(),
+            "machine": machine(),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    return copy.deepcopy(row)
