@@ -37,7 +37,7 @@ def _carve_validation(
                 "change validation_fraction or provide a validation file"
             )
         return _carved(train, tr_idx, va_idx, fraction, seed,
-                       "multi-label iterative stratification, Sechidis et al. 2011")
+                       "multi-label iterative stratification, Sechidis et al. 2011, iterstrat")
     else:
         counts = np.bincount(train.labels)
         present = counts[counts > 0]
@@ -81,71 +81,58 @@ def _carved(train: Split, tr_idx: np.ndarray, va_idx: np.ndarray, fraction: floa
 
 def iterative_stratified_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Choose about ``fraction`` of the rows of a multi-label matrix so that every label keeps about that
-    share in the chosen part: iterative stratification (Sechidis, Tsoumakas and Vlahavas 2011, Algorithm 1)
-    for two subsets, the algorithm behind ``iterstrat``/``skmultilearn``'s stratified splits.
+    share in the chosen part: iterative stratification (Sechidis, Tsoumakas and Vlahavas 2011, Algorithm 1),
+    as implemented by the maintained ``iterative-stratification`` package (``iterstrat.ml_stratifiers.
+    MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_chosen, random_state=seed)``).
 
-    Repeatedly take the label with the fewest rows still unassigned (rare labels first, where a random split
-    hurts most) and give each of its rows to the subset that still wants most of that label (ties: the subset
-    that wants most rows overall, then at random); rows with no label left go to the subset that wants most
-    rows. A label with a single row therefore lands on the larger side.
+    The algorithm repeatedly takes the label with the fewest rows still unassigned (rare labels first, where a
+    random split hurts most) and gives each of its rows to the subset that still wants most of that label
+    (ties: the subset that wants most rows overall, then at random); rows without any label go to the subset
+    that wants most rows. A label with a single row therefore usually lands on the larger side.
+
+    Up to commit 5fa11ea this was a hand-written implementation of the same algorithm; iterstrat shuffles
+    the rows first and draws its random numbers differently, so **the validation split carved from
+    multi-label data changed** with the switch (same sizes and per-label shares up to a row, other
+    documents). Single-label carves are unchanged.
 
     Parameters
     ----------
     labels : ndarray of shape (n_rows, n_labels), 0/1
+        A single label column is stratified together with its complement (rows without the label).
     fraction : float in (0, 1)
         Share of the rows for the chosen (validation) part: ``ceil(fraction * n_rows)`` rows are wanted there
         (as ``sklearn.model_selection.train_test_split``), at least one and at most ``n_rows - 1``. Label
-        shares come first, so the part's size is approximate (on a 400-row, 12-label toy: 77 to 88 rows for
-        80 wanted, every label within one row of its 20%).
+        shares come first, so the part's size is approximate (on a 400-row, 12-label toy: within a few rows
+        of the 80 wanted, every label within one row of its 20%).
     seed : int
+        ``random_state`` of the shuffle and the tie-breaks; the same seed gives the same mask.
 
     Returns
     -------
     ndarray of bool, shape (n_rows,)
-        True for the rows of the chosen part.
+        True for the rows of the chosen part; all False when there are fewer than 2 rows (nothing to carve).
 
     Raises
     ------
     ValueError
         If ``labels`` is not 2-D or ``fraction`` is not in (0, 1).
     """
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
     y = np.asarray(labels) > 0
     if y.ndim != 2:
         raise ValueError(f"iterative_stratified_mask: labels must be 2-D (rows, labels), got shape {y.shape}")
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"iterative_stratified_mask: fraction must be in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    n, _ = y.shape
+    n = y.shape[0]
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    if y.shape[1] < 2:  # iterstrat needs a multilabel-indicator matrix (at least 2 columns)
+        y = np.column_stack([y, ~y.any(axis=1)]) if y.shape[1] == 1 else np.ones((n, 2), dtype=bool)
     # as sklearn's train_test_split: the chosen part has ceil(fraction * n) rows, and each side at least one
-    n_chosen = min(max(int(np.ceil(fraction * n)), 1), max(n - 1, 1))
-    ratios = np.array([n_chosen / n, 1.0 - n_chosen / n]) if n else np.array([fraction, 1.0 - fraction])
-    wanted_rows = ratios * n  # subset 0 = chosen part, 1 = the rest
-    wanted_label = np.outer(ratios, y.sum(axis=0)).astype(float)  # (2, n_labels)
-    subset = np.full(n, -1)
-    remaining = y.copy()
-    unassigned = np.ones(n, dtype=bool)
-
-    def assign(row: int, target: int) -> None:
-        subset[row] = target
-        unassigned[row] = False
-        wanted_rows[target] -= 1
-        wanted_label[target, y[row]] -= 1
-        remaining[row] = False
-
-    while unassigned.any():
-        counts = remaining.sum(axis=0)
-        if not counts.any():
-            break
-        candidates = np.flatnonzero(counts == counts[counts > 0].min())
-        label = int(candidates[rng.integers(len(candidates))])
-        rows = np.flatnonzero(remaining[:, label])
-        for row in rng.permutation(rows):
-            want = wanted_label[:, label]
-            best = np.flatnonzero(want == want.max())
-            if len(best) > 1:
-                best = best[wanted_rows[best] == wanted_rows[best].max()]
-            assign(int(row), int(best[rng.integers(len(best))]))
-    for row in rng.permutation(np.flatnonzero(unassigned)):
-        best = np.flatnonzero(wanted_rows == wanted_rows.max())
-        assign(int(row), int(best[rng.integers(len(best))]))
-    return subset == 0
+    n_chosen = min(max(int(np.ceil(fraction * n)), 1), n - 1)
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_chosen, random_state=seed)
+    _, chosen = next(splitter.split(np.zeros((n, 1)), y))
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    return mask
