@@ -346,7 +346,10 @@ def _open_path(path: str | os.PathLike[str], extensions: dict[str, str]) -> tupl
                                         else "") + ", optionally gzip-compressed)"
         )
     if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such file (or it is a directory); pass an existing file")
+        raise DataNotFoundError(
+            f"{path} does not exist (or is not a file); pass an existing file ending in one of "
+            f"{sorted(extensions)}"
+        )
     return path, extensions[parts[1]], parts[1].endswith(".gz")
 
 
