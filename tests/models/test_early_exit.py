@@ -618,3 +618,36 @@ def test_packaged_minilm_batched_equals_one_by_one():
         single = [model(**_batch(tok, [t]), entropy_threshold=threshold) for t in TEXTS]
     assert model.num_layers == 6
     assert together.exit_layer.tolist() == [int(s.exit_layer) for s in single]
+
+
+# ---- package layout --------------------------------------------------------------------------------
+def test_measure_throughput_uses_the_shared_stopwatch(model, tokenizer, monkeypatch):
+    from frugaltext.cost import timing
+    from frugaltext.models.early_exit import calibration, measure_throughput
+
+    entered = []
+
+    class RecordingStopwatch(timing.Stopwatch):
+        def __enter__(self):
+            entered.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(calibration, "Stopwatch", RecordingStopwatch)
+    batches = [_batch(tokenizer, TEXTS[:3]), _batch(tokenizer, TEXTS[3:5])]
+    throughput, exits = measure_throughput(model, batches, n_docs=5, exit_rule="none")
+    assert len(entered) == 1 and entered[0].duration_s is not None
+    assert throughput > 0 and exits.tolist() == [L] * 5
+
+
+def test_old_import_path_reexports_the_split_modules():
+    import frugaltext.models.early_exit as package
+    from frugaltext.models.early_exit import calibration, config, exits, flops
+    from frugaltext.models.early_exit import model as model_module
+
+    assert package.EarlyExitConfig is config.EarlyExitConfig
+    assert package.simulate_exits is exits.simulate_exits and package.joint_exit_loss is exits.joint_exit_loss
+    assert package.document_flops is flops.document_flops
+    assert package.EarlyExitForSequenceClassification is model_module.EarlyExitForSequenceClassification
+    assert package.calibrate is calibration.calibrate
+    assert package.CalibrationResult is calibration.CalibrationResult
+    assert all(hasattr(package, name) for name in package.__all__)

@@ -7,16 +7,11 @@ import torch
 from scipy import sparse
 
 from frugaltext.errors import ConfigError, DataFormatError, ModelLoadError
-from frugaltext.models.nvdm import (
-    NVDM,
-    BowVocabulary,
-    NVDMConfig,
-    npmi_coherence,
-    perplexity,
-    pretrain_nvdm,
-    top_words,
-    train_topics,
-)
+from frugaltext.models.nvdm import NVDM, NVDMConfig
+from frugaltext.topics.job import train_topics
+from frugaltext.topics.metrics import npmi_coherence, perplexity, top_words
+from frugaltext.topics.training import pretrain_nvdm
+from frugaltext.topics.vocabulary import BowVocabulary
 from tests.conftest import TOY_TEXTS
 
 TINY = dict(hidden_size=16, n_topics=4)
@@ -168,3 +163,20 @@ def test_train_topics_writes_files(tmp_path):
     reloaded = NVDM.from_pretrained(tmp_path / "nvdm")
     assert reloaded.config.n_topics == 3
     assert BowVocabulary.load(tmp_path / "nvdm").words_ == result.vocab.words_
+
+
+def test_old_import_paths_still_work_and_the_fit_record_has_a_new_name():
+    import frugaltext.models.nvdm as old
+    import frugaltext.topics as topics
+    from frugaltext.models.nvdm import PretrainedTopicModel, TopicModelFit, mean_npmi, write_topics
+    from frugaltext.topics import job, metrics, training, vocabulary
+
+    assert PretrainedTopicModel is TopicModelFit is training.TopicModelFit
+    assert old.BowVocabulary is vocabulary.BowVocabulary and old.to_bow_tensor is vocabulary.to_bow_tensor
+    assert old.perplexity is metrics.perplexity and mean_npmi is metrics.mean_npmi
+    assert old.pretrain_topic_model is training.pretrain_topic_model and write_topics is job.write_topics
+    assert old.TopicsResult is job.TopicsResult and old.BOW_VOCABULARY_FILE == "bow_vocabulary.json"
+    assert topics.train_topics is job.train_topics
+    assert set(old.__all__) >= {"NVDM", "BowVocabulary", "train_topics", "TopicModelFit"}
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018

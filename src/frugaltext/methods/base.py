@@ -276,12 +276,4 @@ def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold
     return proba.argmax(axis=1).astype(np.int64)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``, so readers never see half a
-    file."""
-    import os
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+from frugaltext.fileio import atomic_write_text  # noqa: E402, F401

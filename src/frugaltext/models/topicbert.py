@@ -48,7 +48,8 @@ from transformers.utils import ModelOutput
 
 from frugaltext.errors import ConfigError, DataFormatError
 from frugaltext.models.encoders import keep_encoder_layers, parse_encoder_layers
-from frugaltext.models.nvdm import BOW_VOCABULARY_FILE, NVDM, BowVocabulary, NVDMConfig
+from frugaltext.models.nvdm import NVDM, NVDMConfig
+from frugaltext.topics.vocabulary import BOW_VOCABULARY_FILE, BowVocabulary
 
 __all__ = [
     "TopicBertConfig",

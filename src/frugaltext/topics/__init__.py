@@ -1,0 +1,53 @@
+"""Topic modelling around the NVDM (Miao et al. 2016) that TopicBERT builds on.
+
+Where things live:
+
+- :mod:`frugaltext.topics.vocabulary`: :class:`BowVocabulary` (tokenising, stop words, document-frequency
+  filters) and the bag-of-words tensor helpers;
+- :mod:`frugaltext.models.nvdm`: the model itself (:class:`~frugaltext.models.nvdm.NVDM`, its config and
+  output);
+- :mod:`frugaltext.topics.metrics`: perplexity, top words per topic, NPMI coherence;
+- :mod:`frugaltext.topics.training`: the training loop (:func:`pretrain_nvdm`, :func:`pretrain_topic_model`
+  returning a :class:`TopicModelFit`);
+- :mod:`frugaltext.topics.job`: the ``frugaltext topics`` job (:func:`train_topics`, :func:`write_topics`,
+  :class:`TopicsResult`).
+
+The names below are importable from this package too; they load lazily, so ``import frugaltext.topics``
+does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "BOW_VOCABULARY_FILE": "vocabulary",
+    "TOKEN_PATTERN": "vocabulary",
+    "BowVocabulary": "vocabulary",
+    "to_bow_tensor": "vocabulary",
+    "mean_npmi": "metrics",
+    "npmi_coherence": "metrics",
+    "perplexity": "metrics",
+    "top_words": "metrics",
+    "PretrainedTopicModel": "training",
+    "TopicModelFit": "training",
+    "pretrain_nvdm": "training",
+    "pretrain_topic_model": "training",
+    "TopicsResult": "job",
+    "train_topics": "job",
+    "write_topics": "job",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'frugaltext.topics' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"frugaltext.topics.{home}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
