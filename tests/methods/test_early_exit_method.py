@@ -146,7 +146,7 @@ def test_curve_rows_match_calibration(trained):
 
 
 def test_two_stage_with_unlabeled_text(tiny_bert4_dir, tmp_path, monkeypatch):
-    import frugaltext.methods.early_exit as module
+    import frugaltext.methods.torch_method as module  # the shared trainer call of every torch method
 
     snapshots, datasets = [], []
     original = module.train_with_trainer
@@ -219,11 +219,12 @@ def test_multi_label(tiny_bert4_dir):
 
 
 def test_settings_are_checked():
-    with pytest.raises(ConfigError, match=r"exit_rule must be one of \('entropy', 'patience', 'none'\)"):
+    with pytest.raises(ConfigError,
+                       match=r"'exit_rule': got 'confidence'; choose one of 'entropy', 'patience', 'none'"):
         EarlyExitMethod(exit_rule="confidence")
     with pytest.raises(ConfigError, match="unlabeled_path is used only by self-distillation"):
         EarlyExitMethod(unlabeled_path="x.txt")
-    with pytest.raises(ConfigError, match=r"target_retention must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"'target_retention': must be > 0 and <= 1"):
         EarlyExitMethod(target_retention=0)
     with pytest.raises(ConfigError, match="unknown setting 'patience_t'"):
         EarlyExitMethod(patience_t=2)

@@ -204,6 +204,7 @@ def batched_logits(
     pad_token_id: int = 0,
     extra: dict[str, np.ndarray] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    batches: Sequence[Sequence[int]] | None = None,
 ) -> np.ndarray:
     """Logits for every document, batched by similar length to cut padding, in the input order.
 
@@ -212,6 +213,8 @@ def batched_logits(
     model : nn.Module in eval mode; ``model(input_ids, attention_mask, **extra_batch)`` returns ``.logits``.
     token_ids : sequence of n_docs token-id lists
     extra : dict of arrays with first dimension n_docs (e.g. ``bow``), sliced per batch.
+    batches : sequence of index lists, optional
+        The documents of each batch; default :func:`~frugaltext.data.collate.length_sorted_batches`.
 
     Returns
     -------
@@ -221,7 +224,9 @@ def batched_logits(
     device = next(model.parameters()).device
     collator = PadCollator(pad_token_id)
     outputs: list[np.ndarray | None] = [None] * len(token_ids)
-    for index in length_sorted_batches([len(t) for t in token_ids], batch_size):
+    if batches is None:
+        batches = length_sorted_batches([len(t) for t in token_ids], batch_size)
+    for index in batches:
         features = [{"input_ids": list(token_ids[i])} for i in index]
         if extra:
             for key, values in extra.items():
