@@ -18,6 +18,7 @@ import numpy as np
 
 from frugaltext.errors import ConfigError, ModelLoadError
 from frugaltext.settings import coerce_value, replace_settings
+from frugaltext.training.teacher_cache import METHOD_FILE  # the saved-model metadata file
 
 __all__ = [
     "METHOD_ALIASES", "METHOD_FILE", "Method", "atomic_write_text", "available_methods", "coerce_value",
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from frugaltext.cost.meter import CostMeter
     from frugaltext.data.dataset import TextClassificationData
 
-METHOD_FILE = "frugaltext_method.json"
 _REGISTRY: dict[str, type[Method]] = {}
 #: Old method names still accepted (old results rows, saved models, ``--methods``): old name -> new name.
 METHOD_ALIASES: dict[str, str] = {
@@ -147,10 +147,9 @@ class Method(ABC):
         logits override this, as ``bert`` does); ``log p - log(1 - p)`` (the exact inverse of the sigmoid)
         for multi-label tasks.
         """
-        proba = np.clip(np.asarray(self.predict_proba(texts, batch_size), dtype=np.float64), 1e-7, 1 - 1e-7)
-        if self.multi_label:
-            return (np.log(proba) - np.log1p(-proba)).astype(np.float32)
-        return np.log(proba).astype(np.float32)
+        from frugaltext.training.hf import proba_to_logits
+
+        return proba_to_logits(self.predict_proba(texts, batch_size), self.multi_label)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Predicted label ids, shape ``(n_docs,)`` int64; or a 0/1 matrix ``(n_docs, num_labels)``

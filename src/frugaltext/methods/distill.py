@@ -46,7 +46,6 @@ from the teacher, see ``embeddings``).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -59,11 +58,16 @@ import numpy as np
 import torch
 
 from frugaltext.errors import ConfigError, ModelLoadError
-from frugaltext.methods.base import register
+from frugaltext.methods.base import load_model, register
 from frugaltext.methods.torch_method import TorchMethod
-from frugaltext.models.encoders import resolve_encoder_path
+from frugaltext.models.distillation_losses import DISTILLATION_LOSSES, IGNORE_LABEL
 from frugaltext.settings import ValidatedSettings, setting
-from frugaltext.training.distillation import DISTILLATION_LOSSES, IGNORE_LABEL
+from frugaltext.training.teacher_cache import (  # noqa: F401  (teacher_columns: re-exported, its old home)
+    input_embeddings,
+    teacher_columns,
+    teacher_mask_token,
+    tokenizer_source,
+)
 
 logger = logging.getLogger("frugaltext.methods.distill")
 
@@ -203,86 +207,6 @@ class RegLSTMDistillSettings(RegLSTMStudentSettings):
 
 
 # ==================================================================================================
-# Helpers
-# ==================================================================================================
-def teacher_columns(teacher_names: Sequence[str], teacher_multi: bool | None, label_names: Sequence[str],
-                    multi_label: bool, where: str) -> list[int]:
-    """Column order that maps the teacher's logits onto ``label_names``.
-
-    Returns
-    -------
-    list of int, length num_labels
-        ``teacher_logits[:, columns]`` follows ``label_names``.
-
-    Raises
-    ------
-    ConfigError
-        If the teacher is single-label for a multi-label task (or vice versa), or its labels differ.
-    """
-    if teacher_multi is not None and teacher_multi != multi_label:
-        task = "multi-label" if multi_label else "single-label"
-        kind = "multi" if teacher_multi else "single"
-        raise ConfigError(f"{where}: the teacher is {kind}-label but the data is {task}; train the "
-                          "teacher on the same data")
-    names = list(teacher_names)
-    if not names:
-        return list(range(len(label_names)))
-    if names == list(label_names):
-        return list(range(len(names)))
-    if sorted(names) != sorted(label_names):
-        missing = sorted(set(label_names) - set(names))
-        extra = sorted(set(names) - set(label_names))
-        raise ConfigError(f"{where}: the teacher's labels differ from the data's (missing {missing[:10]}, "
-                          f"extra {extra[:10]}); use a teacher trained on the same labels")
-    return [names.index(n) for n in label_names]
-
-
-def _tokenizer_source(teacher: str | None, tokenizer_path: str | None) -> str:
-    """Checkpoint whose WordPiece tokenizer (and embeddings) the student uses."""
-    if teacher is not None and (Path(teacher) / "tokenizer_config.json").is_file():
-        return str(teacher)
-    return resolve_encoder_path(tokenizer_path)
-
-
-def _mask_token(teacher: str | None) -> str:
-    """The teacher tokenizer's mask token (read from its ``tokenizer_config.json``), else ``[MASK]``."""
-    if teacher is None:
-        return "[MASK]"
-    path = Path(teacher) / "tokenizer_config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except json.JSONDecodeError:
-        config = {}
-    token = config.get("mask_token")
-    if isinstance(token, dict):
-        token = token.get("content")
-    return token if isinstance(token, str) and token else "[MASK]"
-
-
-def _input_embeddings(path: str) -> torch.Tensor:
-    """Input embedding matrix (vocab_size, hidden) of a checkpoint.
-
-    Raises
-    ------
-    ModelLoadError
-        If the checkpoint has no loadable input embeddings.
-    """
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    import frugaltext.models.students  # noqa: F401
-
-    errors = []
-    for cls in (AutoModel, AutoModelForSequenceClassification):
-        try:
-            model = cls.from_pretrained(path)
-            return model.get_input_embeddings().weight.detach().clone()
-        except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as err:
-            errors.append(f"{cls.__name__}: {err}")
-    raise ModelLoadError(f"{path}: cannot read input embeddings ({'; '.join(errors)}); use "
-                         "embeddings='random'")
-
-
-# ==================================================================================================
 # The methods
 # ==================================================================================================
 class StudentMethod(TorchMethod):
@@ -324,7 +248,7 @@ class StudentMethod(TorchMethod):
         else:
             from transformers import AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(s.teacher, s.tokenizer_path))
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(s.teacher, s.tokenizer_path))
 
     @property
     def _pad_token_id(self) -> int:
@@ -385,7 +309,8 @@ class StudentMethod(TorchMethod):
             texts += augmented.texts
             labels += [unlabelled] * len(augmented)
         cache_dir = s.teacher_cache_dir if s.teacher_cache_dir is not None else default_cache_dir()
-        result = compute_teacher_logits(teacher, texts, cache_dir, s.teacher_batch_size, s.teacher_max_length)
+        result = compute_teacher_logits(teacher, texts, cache_dir, s.teacher_batch_size, s.teacher_max_length,
+                                        loader=load_model)
         if result.logits.shape[1] != data.num_labels:
             raise ConfigError(f"{self.name}: the teacher gives {result.logits.shape[1]} logits per document "
                               f"but the data has {data.num_labels} labels; use a teacher trained on the same "
@@ -416,8 +341,8 @@ class StudentMethod(TorchMethod):
         )
         self.model = StudentForSequenceClassification(config)
         if s.embeddings == "pretrained":
-            source = _tokenizer_source(s.teacher, s.tokenizer_path)
-            teacher_weight = _input_embeddings(source)
+            source = tokenizer_source(s.teacher, s.tokenizer_path)
+            teacher_weight = input_embeddings(source)
             if teacher_weight.shape[0] != config.vocab_size:
                 raise ConfigError(f"{self.name}: the embeddings of {source} have {teacher_weight.shape[0]} "
                                   f"rows but its tokenizer has {config.vocab_size} tokens")
@@ -434,7 +359,7 @@ class StudentMethod(TorchMethod):
         self.details = {"architecture": self.architecture, "teacher": s.teacher,
                         "distillation_loss": s.loss if s.teacher else None, "tokenizer": s.tokenizer}
         teacher = self._resolve_teacher()
-        mask_token = _mask_token(teacher)
+        mask_token = teacher_mask_token(teacher)
         self._transfer = self._transfer_set(data, teacher, seed, mask_token)
         self.details["n_transfer_docs"] = len(self._transfer[0])
         self._build_tokenizer(data.train.texts, mask_token)

@@ -245,6 +245,17 @@ def logits_to_proba(logits: np.ndarray, multi_label: bool) -> np.ndarray:
     return (torch.sigmoid(t) if multi_label else torch.softmax(t, dim=-1)).numpy()
 
 
+def proba_to_logits(proba: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Scores whose softmax (single-label) or sigmoid (multi-label) give ``proba`` back, float32.
+
+    Probabilities are clipped to [1e-7, 1 - 1e-7]; ``log p`` for single-label tasks (the true logits up to a
+    per-document constant, to which softmax is invariant), ``log p - log(1 - p)`` (the exact inverse of the
+    sigmoid) for multi-label tasks.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return ((np.log(p) - np.log1p(-p)) if multi_label else np.log(p)).astype(np.float32)
+
+
 def label_features(labels: np.ndarray, multi_label: bool) -> list[Any]:
     """Per-document label values for feature dicts: int ids, or float 0/1 lists (multi-label)."""
     if multi_label:
