@@ -255,9 +255,8 @@ def test_cache_is_reused_and_invalidated_by_texts_and_teacher(tmp_path):
 
 
 def test_teacher_directory_is_loaded_only_on_a_miss(tmp_path, monkeypatch):
-    from frugaltext.training import teacher_cache
-
     from frugaltext.methods import load_model
+    from frugaltext.training import teacher_cache
 
     saved = make_teacher(scale=3.0).save(tmp_path / "teacher")
     texts = ["x y", "zzz"]
