@@ -301,11 +301,6 @@ def replace_settings(settings: Any, overrides: dict[str, Any], where: str = "set
         if key not in fields:
             raise ConfigError(
                 f"{where}: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
-        current = getattr(settings, key)
-        kind = _annotation(settings, key, current)
-        label = f"{where}: setting {key!r}"
-        constraint = _constraint(type(settings), key)
-        if constraint.convert is not None and value is not None:
-            value = constraint.convert(value)
-        clean[key] = value if kind is None else _convert(value, kind, label)
+        kind = _annotation(settings, key, getattr(settings, key))
+        clean[key] = _check_field(type(settings), key, value, kind, where)
     return dataclasses.replace(settings, **clean)
