@@ -27,7 +27,7 @@ class ToySettings(ValidatedSettings):
 
 
 def test_a_bool_is_not_a_number():
-    with pytest.raises(ConfigError, match="method 'tfidf-svm': setting 'C': must be a number, got the boolean"):
+    with pytest.raises(ConfigError, match="method 'tfidf-svm': setting 'C': must be a number, got the bool"):
         get_method_class("tfidf-svm")(C=True)  # YAML `C: true`
     with pytest.raises(ConfigError, match="'batch_size': must be an integer, got the boolean"):
         ToySettings(batch_size=False)
