@@ -153,7 +153,7 @@ def _convert(value: Any, kind: Any, where: str) -> Any:
                 try:
                     number = float(value)
                 except ValueError:
-                    raise ConfigError(f"{where}: cannot read {value!r} as {_type_name(kind)}") from None
+                    raise ConfigError(f"{where}: cannot read {value!r} as {kind.__name__}") from None
                 value = number
         if not isinstance(value, int | float):
             raise ConfigError(f"{where}: must be {_type_name(kind)}, got {type(value).__name__} {value!r}")

@@ -87,6 +87,6 @@ def test_coerce_value_takes_a_type_or_a_current_value():
     assert coerce_value("3", 1.0, "x") == 3.0
     assert coerce_value("none", int | None, "x") is None
     assert coerce_value("anything", None, "x") == "anything"  # unknown type: unchanged
-    with pytest.raises(ConfigError, match="x: cannot read 'abc' as a number"):
+    with pytest.raises(ConfigError, match="x: cannot read 'abc' as float"):
         coerce_value("abc", float, "x")
     assert old_coerce_value is coerce_value and old_replace_settings is replace_settings  # old import path

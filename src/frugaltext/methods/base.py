@@ -78,11 +78,7 @@ def _import_builtin_methods() -> None:
     from frugaltext.methods import BUILTIN_METHOD_MODULES
 
     for module in BUILTIN_METHOD_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a method module not written yet must not break the others
-            if err.name != module:
-                raise
+        importlib.import_module(module)
 
 
 class Method(ABC):
