@@ -84,9 +84,10 @@ def _import_builtin_methods() -> None:
 class Method(ABC):
     """A trainable document classifier with a cost profile.
 
-    Subclasses set ``name`` and ``Settings`` (a frozen dataclass of hyper-parameters, with defaults) and
-    implement :meth:`fit`, :meth:`predict_proba`, :meth:`_save`, :meth:`_load`, :meth:`n_params` and
-    :meth:`flops_per_document`.
+    Subclasses set ``name`` and ``Settings`` (a frozen dataclass of hyper-parameters, with defaults, usually a
+    :class:`frugaltext.settings.ValidatedSettings`) and implement :meth:`fit`, :meth:`predict_proba`,
+    :meth:`_save`, :meth:`_load`, :meth:`n_params` and :meth:`flops_per_document`. Torch methods get all of
+    these from :class:`frugaltext.methods.torch_method.TorchMethod`.
 
     Parameters
     ----------
