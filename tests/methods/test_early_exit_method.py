@@ -245,5 +245,5 @@ def test_settings_read_cli_strings_and_yaml_lists():
     )
     assert method.settings.classifier_dropout == 0.2 and method.settings.stage2_learning_rate is None
     assert method.settings.layer_loss_weights == "1.0,1.0,2.0,2.0"
-    with pytest.raises(ConfigError, match="setting 'classifier_dropout': cannot read 'high' as a number"):
+    with pytest.raises(ConfigError, match="setting 'classifier_dropout': cannot read 'high' as float"):
         EarlyExitMethod(classifier_dropout="high")
