@@ -7,7 +7,7 @@ and seed, this script trains
 * the distilled student ``distill-<arch>`` (teacher logits over the transfer set computed once and cached on
   disk by :mod:`frugaltext.training.teacher_cache`, so every later seed / student that uses the same texts
   reads them back instead of running the teacher), and
-* its no-teacher control ``student-<arch>`` (the same student, hard labels only),
+* its no-teacher control ``scratch-<arch>`` (the same student, hard labels only),
 
 evaluates each on the test split (macro-F1, accuracy), and reports mean +- sample std over seeds,
 ``retention`` = student macro-F1 / teacher macro-F1 (in %), the parameter ratio (teacher / student), and the
@@ -58,7 +58,7 @@ from _common import (  # noqa: E402  (benchmarks/_common.py, shared by the scrip
 logger = logging.getLogger("benchmarks.distillation")
 
 
-#: Student architectures, as in the method names ``distill-<arch>`` / ``student-<arch>``.
+#: Student architectures, as in the method names ``distill-<arch>`` / ``scratch-<arch>``.
 ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg")
 TEACHER = "teacher"
 #: Settings that must agree between a run and the JSON it resumes.
@@ -79,7 +79,7 @@ def method_names(architecture: str) -> tuple[str, str]:
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown student {architecture!r}; choose from {list(ARCHITECTURES)}")
-    return f"distill-{architecture}", f"student-{architecture}"
+    return f"distill-{architecture}", f"scratch-{architecture}"
 
 
 def run_key(method: str, seed: int) -> str:
@@ -250,7 +250,7 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     if targets:
         lines += ["", "Targets (issue 6):", ""]
         for arch, t in targets["distilled_ge_control"].items():
-            lines.append(f"- distill-{arch} >= student-{arch}: {t['met']} "
+            lines.append(f"- distill-{arch} >= scratch-{arch}: {t['met']} "
                          f"({_fmt(t['distilled_macro_f1'], 2, 100)} vs "
                          f"{_fmt(t['control_macro_f1'], 2, 100)})")
         b = targets["best_distilled_retention"]

@@ -24,24 +24,24 @@ def _run(method: str, seed: int, f1: float, acc: float = 0.5, n_params: int = 10
 def _runs() -> dict:
     records = [
         _run("distill-cnn", 0, 0.76), _run("distill-cnn", 1, 0.78),
-        _run("student-cnn", 0, 0.70), _run("student-cnn", 1, 0.74),
+        _run("scratch-cnn", 0, 0.70), _run("scratch-cnn", 1, 0.74),
         _run("distill-bilstm", 0, 0.60, n_params=20),
-        _run("student-bilstm", 0, 0.64, n_params=20),
+        _run("scratch-bilstm", 0, 0.64, n_params=20),
     ]
     return {bench.run_key(r["method"], r["seed"]): r for r in records}
 
 
 def test_method_names_and_unknown_architecture():
-    assert bench.method_names("lstm-reg") == ("distill-lstm-reg", "student-lstm-reg")
+    assert bench.method_names("lstm-reg") == ("distill-lstm-reg", "scratch-lstm-reg")
     with pytest.raises(ValueError, match="unknown student 'gru'"):
         bench.method_names("gru")
 
 
 def test_summarize_means_retention_ratio_speedup_and_delta():
     throughput = {"teacher": {"b32": 10.0, "b1": 5.0}, "distill-cnn": {"b32": 300.0, "b1": 50.0},
-                  "student-cnn": {"b32": 150.0, "b1": 100.0}}
+                  "scratch-cnn": {"b32": 150.0, "b1": 100.0}}
     rows = bench.summarize(_runs(), TEACHER, throughput, ["bilstm", "cnn"])
-    assert [r["method"] for r in rows] == ["distill-bilstm", "student-bilstm", "distill-cnn", "student-cnn"]
+    assert [r["method"] for r in rows] == ["distill-bilstm", "scratch-bilstm", "distill-cnn", "scratch-cnn"]
     cnn = rows[2]
     assert cnn["n_seeds"] == 2 and cnn["seeds"] == [0, 1]
     assert cnn["macro_f1_mean"] == pytest.approx(0.77)
@@ -71,7 +71,7 @@ def test_check_targets_reports_shortfalls():
     assert targets["best_distilled_retention"] == {"method": "distill-cnn", "retention": pytest.approx(96.25),
                                                    "met": True}
     assert targets["speedup_b32_ge_20"]["distill-cnn"] == {"speedup": pytest.approx(15.0), "met": False}
-    assert targets["speedup_b32_ge_20"]["student-cnn"]["met"] is None
+    assert targets["speedup_b32_ge_20"]["scratch-cnn"]["met"] is None
 
 
 def test_markdown_table_has_teacher_and_student_rows(tmp_path):
@@ -110,7 +110,7 @@ class _FakeModel:
 
 def test_measure_throughputs_warms_up_then_times_both_batch_sizes_per_slot_in_rotating_order():
     log = []
-    models = {n: _FakeModel(n, log) for n in ("teacher", "distill-cnn", "student-cnn")}
+    models = {n: _FakeModel(n, log) for n in ("teacher", "distill-cnn", "scratch-cnn")}
     texts_b32, texts_b1 = [f"doc {i}" for i in range(40)], ["a", "b", "c"]
     out = bench.measure_throughputs(models, texts_b32, texts_b1, repeats=2)
     warmup = [call for n in models for call in [(n, 32, 32), (n, 1, 1), (n, 1, 1)]]
@@ -118,7 +118,7 @@ def test_measure_throughputs_warms_up_then_times_both_batch_sizes_per_slot_in_ro
     timed = log[len(warmup):]
     slot = 1 + len(texts_b1)  # one batch-32 call over all texts, then one call per single document
     order = [timed[i][0] for i in range(0, len(timed), slot)]
-    assert order == ["teacher", "distill-cnn", "student-cnn", "distill-cnn", "student-cnn", "teacher"]
+    assert order == ["teacher", "distill-cnn", "scratch-cnn", "distill-cnn", "scratch-cnn", "teacher"]
     for i in range(0, len(timed), slot):
         assert timed[i][1:] == (40, 32) and all(c[1:] == (1, 1) for c in timed[i + 1 : i + slot])
     assert set(out) == {"median", "samples", "n_docs_b32", "n_docs_b1", "repeats", "load_average"}

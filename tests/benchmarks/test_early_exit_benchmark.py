@@ -100,9 +100,11 @@ def test_measure_settings_matches_offline_curve(tiny_bert4_dir):
     from frugaltext.models.early_exit import early_exit_curve
 
     method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
+    from tests.helpers import make_data
+
     names = sorted(set(TOY_LABELS))
     method.label_names, method.multi_label = tuple(names), False
-    method._build(len(names), dict(enumerate(names)), False)
+    method._build(make_data(TOY_TEXTS, TOY_LABELS), seed=0)
     method.model.eval()
     labels = np.array([names.index(y) for y in TOY_LABELS])
     settings = {

@@ -134,9 +134,9 @@ def test_bert_avg_multi_label(tiny_bert_dir):
 def test_settings_errors():
     with pytest.raises(ConfigError, match="unknown setting 'n_topics'"):
         get_method_class("bert-avg")(n_topics=5)  # only bert-avg-dtr has a topic model
-    with pytest.raises(ConfigError, match="bert-avg-dtr: n_topics must be >= 1"):
+    with pytest.raises(ConfigError, match="method 'bert-avg-dtr': setting 'n_topics': must be >= 1"):
         get_method_class("bert-avg-dtr")(n_topics=0)
-    with pytest.raises(ConfigError, match="C > 0"):
+    with pytest.raises(ConfigError, match="'C': must be > 0"):
         get_method_class("bert-avg")(C=0.0)
 
 

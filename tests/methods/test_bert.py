@@ -64,7 +64,6 @@ def test_flops_grow_superlinearly_and_params(trained):
     assert f_long > f_short * (16 / 7)  # more than linear in tokens: attention is counted
     flops = method.flops_per_document(TOY_TEXTS)
     assert flops["flops_train_step"] > 2 * flops["flops"]
-    assert method.n_params() == sum(p.numel() for p in method.model.parameters())
 
 
 def test_multi_label_uses_bce(tiny_bert_dir):

@@ -1,4 +1,4 @@
-"""distill-* and student-* methods: toy fits with a fake teacher, the teacher cache, persistence, errors."""
+"""distill-* and scratch-* methods: toy fits with a fake teacher, the teacher cache, persistence, errors."""
 
 from __future__ import annotations
 
@@ -135,7 +135,6 @@ def test_save_load_round_trip_and_batching(distilled, tmp_path):
 
 def test_cost_measures(distilled):
     method, _ = distilled
-    assert method.n_params() == sum(p.numel() for p in method.model.parameters())
     flops = method.flops_per_document(TOY_TEXTS[:2])
     # 6 and 5 tokens: BiLSTM (E = H = 64) over 5.5 tokens on average, plus the head
     expected = 5.5 * 2 * 2 * 4 * 64 * (64 + 64) + 2 * 128 * 4
@@ -164,7 +163,7 @@ def test_lstm_reg_multi_label_with_an_augmented_transfer_set(tmp_path):
 def test_wordpiece_student_with_pretrained_embeddings(tiny_bert_dir, data, tmp_path):
     from transformers import AutoModel
 
-    method = get_method_class("student-cnn")(tokenizer="wordpiece", embeddings="pretrained",
+    method = get_method_class("scratch-cnn")(tokenizer="wordpiece", embeddings="pretrained",
                                              tokenizer_path=str(tiny_bert_dir), epochs=1, **FAST)
     method.fit(data, meter(), seed=0)
     bert = AutoModel.from_pretrained(tiny_bert_dir)
@@ -179,23 +178,23 @@ def test_wordpiece_student_with_pretrained_embeddings(tiny_bert_dir, data, tmp_p
 
 
 def test_student_without_teacher_is_plain_cross_entropy(data):
-    method = get_method_class("student-bilstm-attn")(epochs=10, **FAST).fit(data, meter(), seed=0)
+    method = get_method_class("scratch-bilstm-attn")(epochs=10, **FAST).fit(data, meter(), seed=0)
     notes = method.cost_notes()
     assert notes["teacher"] is None and "teacher_logits_duration_s" not in notes
     assert (method.predict(TOY_TEXTS) == data.train.labels).mean() >= 0.75
 
 
 def test_errors_are_explicit(data, tmp_path, teacher_dir):
-    with pytest.raises(ConfigError, match=r"distill-bilstm: needs a teacher.*the method 'student-bilstm'"):
+    with pytest.raises(ConfigError, match=r"distill-bilstm: needs a teacher.*the method 'scratch-bilstm'"):
         get_method_class("distill-bilstm")(teacher=None)
-    with pytest.raises(ConfigError, match=r"student-cnn is the no-teacher control.*the method 'distill-cnn'"):
-        get_method_class("student-cnn")(teacher=teacher_dir)
+    with pytest.raises(ConfigError, match=r"scratch-cnn is the no-teacher control.*the method 'distill-cnn'"):
+        get_method_class("scratch-cnn")(teacher=teacher_dir)
     with pytest.raises(ConfigError, match="teacher 'auto' means the bert model trained in the same"):
         get_method_class("distill-cnn")(epochs=1).fit(data, meter())
     with pytest.raises(ConfigError, match="augment_copies=2 needs a teacher"):
-        get_method_class("student-lstm-reg")(augment_copies=2)
+        get_method_class("scratch-lstm-reg")(augment_copies=2)
     with pytest.raises(ConfigError, match="embeddings='pretrained' copies WordPiece embeddings"):
-        get_method_class("student-cnn")(embeddings="pretrained")
+        get_method_class("scratch-cnn")(embeddings="pretrained")
     other = make_data(TOY_TEXTS, ["a", "b", "c", "d", "a", "b", "c", "d"])
     wrong = str(KeywordTeacher().fit(data, None).save(tmp_path / "t"))
     student = get_method_class("distill-bilstm")(teacher=wrong, teacher_cache_dir=str(tmp_path / "c"))
@@ -210,9 +209,9 @@ def test_compare_puts_bert_first_for_teacher_auto():
     from frugaltext.experiment.runner import order_methods
 
     assert get_method_class("distill-cnn").Settings().teacher == "auto"
-    assert get_method_class("student-cnn").Settings().teacher is None
-    assert order_methods(["student-cnn", "distill-cnn", "bert"], {}) == ["bert", "student-cnn", "distill-cnn"]
-    assert order_methods(["student-cnn", "tfidf-lr"], {}) == ["student-cnn", "tfidf-lr"]
+    assert get_method_class("scratch-cnn").Settings().teacher is None
+    assert order_methods(["scratch-cnn", "distill-cnn", "bert"], {}) == ["bert", "scratch-cnn", "distill-cnn"]
+    assert order_methods(["scratch-cnn", "tfidf-lr"], {}) == ["scratch-cnn", "tfidf-lr"]
     with pytest.raises(ConfigError, match=r"distill-lstm-reg uses? teacher 'auto'.*'bert' is not among"):
         order_methods(["distill-lstm-reg"], {})
 
@@ -222,7 +221,7 @@ def test_frugaltext_bert_directory_as_teacher(tiny_bert_dir, data, tmp_path):
     tokenizer."""
     bert = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), max_length=16)
     bert.label_names, bert.multi_label = data.label_names, False
-    bert._build(data.num_labels, data.id2label, False)  # an untrained tiny classifier is teacher enough here
+    bert._build(data, seed=0)  # an untrained tiny classifier is teacher enough here
     teacher = str(bert.save(tmp_path / "bert"))
     method = get_method_class("distill-bilstm")(teacher=teacher, teacher_cache_dir=str(tmp_path / "cache"),
                                                 tokenizer="wordpiece", embeddings="pretrained", epochs=1,

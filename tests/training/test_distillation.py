@@ -255,11 +255,14 @@ def test_cache_is_reused_and_invalidated_by_texts_and_teacher(tmp_path):
 
 
 def test_teacher_directory_is_loaded_only_on_a_miss(tmp_path, monkeypatch):
+    from frugaltext.methods import load_model
     from frugaltext.training import teacher_cache
 
     saved = make_teacher(scale=3.0).save(tmp_path / "teacher")
     texts = ["x y", "zzz"]
-    first = compute_teacher_logits(saved, texts, tmp_path / "cache")
+    with pytest.raises(ConfigError, match="pass loader=frugaltext.methods.load_model"):
+        compute_teacher_logits(saved, texts, tmp_path / "cache")  # this layer does not import the methods
+    first = compute_teacher_logits(saved, texts, tmp_path / "cache", loader=load_model)
     np.testing.assert_array_equal(first.logits, [[9, 3], [9, 0]])
     assert first.label_names == ("long", "spaced")
     assert teacher_cache.teacher_label_info(saved) == (("long", "spaced"), False)  # read without loading

@@ -17,13 +17,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from frugaltext.errors import ConfigError, ModelLoadError
+from frugaltext.settings import coerce_value, replace_settings
+from frugaltext.training.teacher_cache import METHOD_FILE  # the saved-model metadata file
+
+__all__ = [
+    "METHOD_ALIASES", "METHOD_FILE", "Method", "atomic_write_text", "available_methods", "coerce_value",
+    "get_method_class", "load_model", "probabilities_to_predictions", "read_method_meta", "register",
+    "replace_settings", "resolve_method_name",
+]
 
 if TYPE_CHECKING:
     from frugaltext.cost.meter import CostMeter
     from frugaltext.data.dataset import TextClassificationData
 
-METHOD_FILE = "frugaltext_method.json"
 _REGISTRY: dict[str, type[Method]] = {}
+#: Old method names still accepted (old results rows, saved models, ``--methods``): old name -> new name.
+METHOD_ALIASES: dict[str, str] = {
+    f"student-{arch}": f"scratch-{arch}" for arch in ("bilstm", "bilstm-attn", "cnn", "lstm-reg")
+}
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -40,8 +51,14 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def resolve_method_name(name: str) -> str:
+    """The registered name of ``name``: itself, or the new name of an old alias (``student-cnn`` ->
+    ``scratch-cnn``, see :data:`METHOD_ALIASES`)."""
+    return METHOD_ALIASES.get(name, name)
+
+
 def get_method_class(name: str) -> type[Method]:
-    """Return the method class registered under ``name``.
+    """Return the method class registered under ``name`` (or under the new name of an old alias).
 
     Raises
     ------
@@ -49,6 +66,7 @@ def get_method_class(name: str) -> type[Method]:
         If no method has that name; the message lists the available ones.
     """
     _import_builtin_methods()
+    name = resolve_method_name(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown method {name!r}; available methods: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -60,19 +78,16 @@ def _import_builtin_methods() -> None:
     from frugaltext.methods import BUILTIN_METHOD_MODULES
 
     for module in BUILTIN_METHOD_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a method module not written yet must not break the others
-            if err.name != module:
-                raise
+        importlib.import_module(module)
 
 
 class Method(ABC):
     """A trainable document classifier with a cost profile.
 
-    Subclasses set ``name`` and ``Settings`` (a frozen dataclass of hyper-parameters, with defaults) and
-    implement :meth:`fit`, :meth:`predict_proba`, :meth:`_save`, :meth:`_load`, :meth:`n_params` and
-    :meth:`flops_per_document`.
+    Subclasses set ``name`` and ``Settings`` (a frozen dataclass of hyper-parameters, with defaults, usually a
+    :class:`frugaltext.settings.ValidatedSettings`) and implement :meth:`fit`, :meth:`predict_proba`,
+    :meth:`_save`, :meth:`_load`, :meth:`n_params` and :meth:`flops_per_document`. Torch methods get all of
+    these from :class:`frugaltext.methods.torch_method.TorchMethod`.
 
     Parameters
     ----------
@@ -129,10 +144,9 @@ class Method(ABC):
         logits override this, as ``bert`` does); ``log p - log(1 - p)`` (the exact inverse of the sigmoid)
         for multi-label tasks.
         """
-        proba = np.clip(np.asarray(self.predict_proba(texts, batch_size), dtype=np.float64), 1e-7, 1 - 1e-7)
-        if self.multi_label:
-            return (np.log(proba) - np.log1p(-proba)).astype(np.float32)
-        return np.log(proba).astype(np.float32)
+        from frugaltext.training.hf import proba_to_logits
+
+        return proba_to_logits(self.predict_proba(texts, batch_size), self.multi_label)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Predicted label ids, shape ``(n_docs,)`` int64; or a 0/1 matrix ``(n_docs, num_labels)``
@@ -151,9 +165,14 @@ class Method(ABC):
 
         Counts must include attention (see ``frugaltext.cost.flops``)."""
 
-    def cost_notes(self) -> dict[str, Any]:
-        """Extra method-specific measurements for the results row (e.g. mean exit layer)."""
+    def run_details(self) -> dict[str, Any]:
+        """Method-specific details of the run for the results row: model shape, costs not in the FLOPs
+        (e.g. teacher-logit time), calibration, mean exit layer, topic quality..."""
         return {}
+
+    def cost_notes(self) -> dict[str, Any]:
+        """Old name of :meth:`run_details` (kept for callers such as ``compare``)."""
+        return self.run_details()
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -185,7 +204,7 @@ class Method(ABC):
         """
         directory = Path(directory)
         meta = read_method_meta(directory)
-        if meta["method"] != cls.name:
+        if resolve_method_name(meta["method"]) != cls.name:
             raise ModelLoadError(f"{directory} holds a {meta['method']!r} model, not {cls.name!r}")
         known = (
             {f.name for f in dataclasses.fields(cls.Settings)}
@@ -220,53 +239,6 @@ def load_model(directory: str | Path) -> Method:
     """Load any saved frugaltext model, dispatching on the method name stored beside it."""
     meta = read_method_meta(Path(directory))
     return get_method_class(meta["method"]).load(directory)
-
-
-def replace_settings(settings: Any, overrides: dict[str, Any], where: str = "settings") -> Any:
-    """Return a copy of the dataclass ``settings`` with ``overrides`` applied, converting strings to the
-    field's type (so CLI ``--epochs 3`` works).
-
-    Raises
-    ------
-    ConfigError
-        For an unknown field (the message lists the valid ones) or a value that does not convert.
-    """
-    fields = {f.name: f for f in dataclasses.fields(settings)}
-    clean: dict[str, Any] = {}
-    for key, value in overrides.items():
-        key = key.replace("-", "_")
-        if key not in fields:
-            raise ConfigError(
-                f"{where}: unknown setting {key!r}; valid settings: {', '.join(sorted(fields))}")
-        current = getattr(settings, key)
-        clean[key] = coerce_value(value, current, f"{where}: setting {key!r}")
-    return dataclasses.replace(settings, **clean)
-
-
-def coerce_value(value: Any, current: Any, where: str) -> Any:
-    """Convert ``value`` (often a string from the CLI/YAML) to the type of ``current``."""
-    if not isinstance(value, str) or isinstance(current, str) or current is None:
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(current, tuple) and isinstance(value, list):
-            return tuple(value)
-        return value
-    try:
-        if isinstance(current, bool):
-            lowered = value.lower()
-            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(value)
-            return lowered in {"true", "1", "yes"}
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, tuple):
-            kind = type(current[0]) if current else str
-            return tuple(kind(v) for v in value.split(","))
-    except ValueError as err:
-        raise ConfigError(f"{where}: cannot read {value!r} as {type(current).__name__}") from err
-    return value
 
 
 def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:

@@ -5,7 +5,7 @@
     Kim (2014) CNN-rand ("For CNN, we follow the experimental setup of Kim (2014)", supplementary A.3): random
     300-d word embeddings, filters of widths 3, 4, 5 with 100 feature maps each, ReLU, max-over-time pooling,
     dropout 0.5, a dense softmax layer, mini-batches of 50. The network is the ``"cnn"`` student of
-    :mod:`frugaltext.models.students` (shared with ``student-cnn``/``distill-cnn``, which use Mangalwedhekar's
+    :mod:`frugaltext.models.students` (shared with ``scratch-cnn``/``distill-cnn``, which use Mangalwedhekar's
     smaller sizes), trained on the hard labels (CE; BCE for multi-label) through the shared Trainer. Kim
     trains with Adadelta and a max-norm constraint of 3 on the output weights; we keep the students' Adam
     (1e-3) with StepLR(0.9) per epoch, best validation epoch, early stopping (patience 5), and no max-norm.
@@ -33,16 +33,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from frugaltext.errors import ConfigError, ModelLoadError
 from frugaltext.methods.base import Method, atomic_write_text, register
-from frugaltext.methods.bert import resolve_encoder_path
-from frugaltext.methods.distill import StudentSettings, _StudentMethod
+from frugaltext.methods.distill import StudentMethod, StudentSettings
 from frugaltext.methods.topicbert import NVDMSettings
+from frugaltext.models.encoders import resolve_encoder_path
+from frugaltext.settings import ValidatedSettings, setting
 
 HEAD_FILE = "linear_head.json"
 NOTES_FILE = "baseline_notes.json"
@@ -57,6 +58,7 @@ class KimCNNSettings(StudentSettings):
     CNN-rand sizes: embedding 300, 100 filters per width (3, 4, 5), dropout 0.5, batch 50, no vocabulary
     limit, 512 words per document."""
 
+    method: ClassVar[str] = "cnn"
     embedding_dim: int = 300
     n_filters: int = 100
     filter_sizes: tuple[int, ...] = (3, 4, 5)
@@ -67,7 +69,7 @@ class KimCNNSettings(StudentSettings):
 
 
 @register
-class KimCNNMethod(_StudentMethod):
+class KimCNNMethod(StudentMethod):
     """Kim (2014) CNN-rand trained from scratch on the hard labels (TopicBERT's ``CNN`` baseline)."""
 
     name = "cnn"
@@ -207,7 +209,7 @@ class LogisticHead:
 # bert-avg, bert-avg-dtr
 # ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BertAvgSettings:
+class BertAvgSettings(ValidatedSettings):
     """Settings of ``bert-avg``.
 
     Attributes
@@ -221,17 +223,13 @@ class BertAvgSettings:
     C, max_iter : logistic regression (scikit-learn).
     """
 
-    model_name_or_path: str | None = None
-    max_length: int = 128
-    batch_size: int = 32
-    C: float = 1.0
-    max_iter: int = 2000
+    method: ClassVar[str] = "bert-avg"
 
-    def __post_init__(self) -> None:
-        if self.max_length < 2 or self.batch_size < 1 or not self.C > 0 or self.max_iter < 1:
-            raise ConfigError(f"bert-avg: max_length must be >= 2, batch_size and max_iter >= 1 and C > 0; "
-                              f"got max_length={self.max_length}, batch_size={self.batch_size}, C={self.C}, "
-                              f"max_iter={self.max_iter}")
+    model_name_or_path: str | None = None
+    max_length: int = setting(128, ge=2)
+    batch_size: int = setting(32, ge=1)
+    C: float = setting(1.0, gt=0)
+    max_iter: int = setting(2000, ge=1)
 
 
 @dataclass(frozen=True)
@@ -239,12 +237,7 @@ class BertAvgDtrSettings(BertAvgSettings, NVDMSettings):
     """Settings of ``bert-avg-dtr``: those of ``bert-avg`` plus the NVDM's (:class:`NVDMSettings`, with
     ``topicbert``'s defaults)."""
 
-    def __post_init__(self) -> None:
-        BertAvgSettings.__post_init__(self)
-        try:
-            NVDMSettings.__post_init__(self)
-        except ConfigError as err:
-            raise ConfigError(f"bert-avg-dtr: {err}") from err
+    method: ClassVar[str] = "bert-avg-dtr"
 
 
 @torch.no_grad()
@@ -367,10 +360,12 @@ class _BertAvgMethod(Method):
 
     def n_params(self) -> int:
         """Encoder + logistic regression (+ the NVDM encoder up to mu for ``-dtr``)."""
+        from frugaltext.cost.flops import n_parameters
+
         self._require()
-        total = sum(p.numel() for p in self.encoder.parameters()) + self.head.n_params
+        total = n_parameters(self.encoder) + self.head.n_params
         if self.use_dtr:
-            total += sum(p.numel() for m in (self.nvdm.encoder, self.nvdm.to_mu) for p in m.parameters())
+            total += n_parameters(self.nvdm.encoder) + n_parameters(self.nvdm.to_mu)
         return int(total)
 
     def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
@@ -392,7 +387,7 @@ class _BertAvgMethod(Method):
             counts.append(flops)
         return {"flops": float(np.mean(counts)), "flops_train_step": None}
 
-    def cost_notes(self) -> dict[str, Any]:
+    def run_details(self) -> dict[str, Any]:
         """Feature size; for ``-dtr`` also NVDM pretraining time (s), held-out perplexity, vocabulary size."""
         return dict(self.notes)
 

@@ -13,11 +13,12 @@ Methods
     names these two, so n-gram sampling is off, ``p_ng = 0``). DocBERT's Reuters transfer set is 3x the
     training split: ``augment_copies = 2`` (with duplicates discarded, up to 2 copies per document). Batch 64
     (DocBERT: 64 single-label, 128 multi-label).
-``student-bilstm``, ``student-bilstm-attn``, ``student-cnn``, ``student-lstm-reg``
-    The same students trained on the hard labels only (CE / BCE): the "Baseline" column of Mangalwedhekar's
-    Table 2 and DocBERT's LSTM_reg row. Separate names (rather than ``teacher=None``) let one ``compare`` run
-    put a student and its distilled version side by side; a ``distill-*`` method therefore requires a teacher
-    and a ``student-*`` method refuses one.
+``scratch-bilstm``, ``scratch-bilstm-attn``, ``scratch-cnn``, ``scratch-lstm-reg``
+    The same networks trained from scratch on the hard labels only (CE / BCE), the no-teacher controls: the
+    "Baseline" column of Mangalwedhekar's Table 2 and DocBERT's LSTM_reg row. Separate names (rather than
+    ``teacher=None``) let one ``compare`` run put a control and its distilled version side by side; a
+    ``distill-*`` method therefore requires a teacher and a ``scratch-*`` method refuses one. Their old names
+    ``student-*`` still work as aliases (old results rows, saved models and ``--methods``).
 
 Teacher
 -------
@@ -26,7 +27,7 @@ Face sequence-classification checkpoint. ``"auto"`` (the default of ``distill-*`
 with the ``bert`` model of the same seed trained in the same run. Its logits over the transfer set are
 computed once and cached (:mod:`frugaltext.training.teacher_cache`; ``teacher_cache_dir``, default
 ``~/.cache/frugaltext`` or ``$FRUGALTEXT_CACHE_DIR``). Computing them is part of ``fit`` and so of the
-measured training cost; ``cost_notes`` reports ``teacher_logits_duration_s`` (this run),
+measured training cost; ``run_details`` reports ``teacher_logits_duration_s`` (this run),
 ``teacher_logits_cached`` and ``teacher_logits_compute_duration_s`` (what the teacher cost when the entry was
 made, so a cached run can be charged it).
 
@@ -45,12 +46,8 @@ from the teacher, see ``embeddings``).
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,10 +57,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from frugaltext.data.collate import EncodedDataset, PadCollator
 from frugaltext.errors import ConfigError, ModelLoadError
-from frugaltext.methods.base import Method, atomic_write_text, register
-from frugaltext.training.distillation import DISTILLATION_LOSSES, IGNORE_LABEL
+from frugaltext.methods.base import load_model, register
+from frugaltext.methods.torch_method import TorchMethod
+from frugaltext.models.distillation_losses import DISTILLATION_LOSSES, IGNORE_LABEL
+from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.training.teacher_cache import (  # noqa: F401  (teacher_columns: re-exported, its old home)
+    input_embeddings,
+    teacher_columns,
+    teacher_mask_token,
+    tokenizer_source,
+)
 
 logger = logging.getLogger("frugaltext.methods.distill")
 
@@ -73,28 +77,16 @@ TOKENIZERS = ("word", "wordpiece")
 EMBEDDINGS = ("random", "pretrained")
 
 
-def _optional(value: Any, kind: type) -> Any:
-    """CLI/YAML strings for optional fields: "none"/"null"/"" -> None, else converted to ``kind``."""
-    if isinstance(value, str):
-        if value.strip().lower() in ("", "none", "null"):
-            return None
-        try:
-            return kind(value)
-        except ValueError as err:
-            raise ConfigError(f"cannot read {value!r} as {kind.__name__}") from err
-    return value
-
-
 @dataclass(frozen=True)
-class StudentSettings:
-    """Hyper-parameters of the ``student-*`` controls (no teacher) and, with other defaults, the ``distill-*``
+class StudentSettings(ValidatedSettings):
+    """Hyper-parameters of the ``scratch-*`` controls (no teacher) and, with other defaults, the ``distill-*``
     methods.
 
     Attributes
     ----------
     teacher : str or None
         Directory of the teacher (saved frugaltext model or HF checkpoint); ``"auto"``: the ``bert`` model of
-        the same seed in a ``compare`` run. None for the ``student-*`` controls.
+        the same seed in a ``compare`` run. None for the ``scratch-*`` controls.
     loss : {"mse", "kl"}
         "mse": alpha * CE + (1 - alpha) * MSE of logits (Mangalwedhekar); "kl": CE + lam * T^2 * KL (DocBERT).
     alpha : float in [0, 1]
@@ -112,7 +104,7 @@ class StudentSettings:
         "word": a word vocabulary of the training split (``min_freq``, ``max_vocab_size``); "wordpiece": the
         WordPiece tokenizer of the teacher (else of ``tokenizer_path``, else the packaged all-MiniLM-L6-v2).
     tokenizer_path : str or None
-        Checkpoint whose tokenizer (and embeddings) to use when the teacher has none, or for ``student-*``.
+        Checkpoint whose tokenizer (and embeddings) to use when the teacher has none, or for ``scratch-*``.
     embeddings : {"random", "pretrained"}
         "pretrained" (only with "wordpiece"): copy the input embeddings of the checkpoint that provides the
         tokenizer (the teacher's own by default), PCA-projected to ``embedding_dim``
@@ -137,88 +129,52 @@ class StudentSettings:
         ``teacher_logits``).
     """
 
+    method: ClassVar[str] = "distillation settings"
+
     teacher: str | None = None
-    loss: str = "mse"
-    alpha: float = 0.5
-    lam: float | None = None
-    temperature: float = 1.0
-    augment_copies: int = 0
-    p_mask: float = 0.1
-    p_pos: float = 0.1
-    p_ng: float = 0.25
-    tokenizer: str = "word"
+    loss: str = setting("mse", choices=DISTILLATION_LOSSES)
+    alpha: float = setting(0.5, ge=0, le=1)
+    lam: float | None = setting(None, ge=0)
+    temperature: float = setting(1.0, gt=0)
+    augment_copies: int = setting(0, ge=0)
+    p_mask: float = setting(0.1, ge=0, le=1)
+    p_pos: float = setting(0.1, ge=0, le=1)
+    p_ng: float = setting(0.25, ge=0, le=1)
+    tokenizer: str = setting("word", choices=TOKENIZERS)
     tokenizer_path: str | None = None
-    embeddings: str = "random"
-    min_freq: int = 1
-    max_vocab_size: int | None = 10000
-    embedding_dim: int = 64
-    hidden_size: int = 64
-    n_filters: int = 64
+    embeddings: str = setting("random", choices=EMBEDDINGS)
+    min_freq: int = setting(1, ge=1)
+    max_vocab_size: int | None = setting(10000, ge=1)
+    embedding_dim: int = setting(64, ge=1)
+    hidden_size: int = setting(64, ge=1)
+    n_filters: int = setting(64, ge=1)
     filter_sizes: tuple[int, ...] = (3, 4, 5)
-    dropout: float = 0.5
-    embed_dropout: float = 0.0
-    weight_drop: float = 0.0
-    max_length: int = 128
-    epochs: int = 20
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    learning_rate: float = 1e-3
-    lr_gamma: float = 0.9
-    early_stopping_patience: int = 5
+    dropout: float = setting(0.5, ge=0, le=1)
+    embed_dropout: float = setting(0.0, ge=0, le=1)
+    weight_drop: float = setting(0.0, ge=0, le=1)
+    max_length: int = setting(128, ge=1)
+    epochs: int = setting(20, ge=1)
+    batch_size: int = setting(32, ge=1)
+    eval_batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(1e-3, gt=0)
+    lr_gamma: float = setting(0.9, gt=0, le=1)
+    early_stopping_patience: int = setting(5, ge=0)
     select_best: bool = True
-    teacher_batch_size: int = 32
-    teacher_max_length: int = 128
+    teacher_batch_size: int = setting(32, ge=1)
+    teacher_max_length: int = setting(128, ge=1)
     teacher_cache_dir: str | None = None
     show_progress: bool = True
 
-    def __post_init__(self) -> None:
-        fix = {
-            "teacher": _optional(self.teacher, str),
-            "tokenizer_path": _optional(self.tokenizer_path, str),
-            "teacher_cache_dir": _optional(self.teacher_cache_dir, str),
-            "lam": _optional(self.lam, float),
-            "max_vocab_size": _optional(self.max_vocab_size, int),
-            "filter_sizes": tuple(int(w) for w in self.filter_sizes),
-        }
-        for key, value in fix.items():
-            object.__setattr__(self, key, value)
-        where = "distillation settings"
-        if self.loss not in DISTILLATION_LOSSES:
-            raise ConfigError(f"{where}: loss must be one of {DISTILLATION_LOSSES}, got {self.loss!r}")
-        if self.tokenizer not in TOKENIZERS:
-            raise ConfigError(f"{where}: tokenizer must be one of {TOKENIZERS}, got {self.tokenizer!r}")
-        if self.embeddings not in EMBEDDINGS:
-            raise ConfigError(f"{where}: embeddings must be one of {EMBEDDINGS}, got {self.embeddings!r}")
+    def _check(self) -> None:
         if self.embeddings == "pretrained" and self.tokenizer != "wordpiece":
-            raise ConfigError(f"{where}: embeddings='pretrained' copies WordPiece embeddings; set "
+            raise self._error("embeddings='pretrained' copies WordPiece embeddings; set "
                               "tokenizer='wordpiece' too (or embeddings='random')")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"{where}: alpha must be in [0, 1], got {self.alpha}")
-        if self.lam is not None and self.lam < 0:
-            raise ConfigError(f"{where}: lam must be >= 0 or None, got {self.lam}")
-        if not self.temperature > 0:
-            raise ConfigError(f"{where}: temperature must be > 0, got {self.temperature}")
-        for name in ("p_mask", "p_pos", "p_ng"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{where}: {name} must be in [0, 1], got {getattr(self, name)}")
-        positive = ("embedding_dim", "hidden_size", "n_filters", "max_length", "epochs", "batch_size",
-                    "eval_batch_size", "teacher_batch_size", "teacher_max_length", "min_freq")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}: {name} must be >= 1, got {getattr(self, name)}")
-        if self.augment_copies < 0 or self.early_stopping_patience < 0:
-            raise ConfigError(f"{where}: augment_copies and early_stopping_patience must be >= 0")
-        if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise ConfigError(f"{where}: max_vocab_size must be >= 1 or None, got {self.max_vocab_size}")
-        if not self.learning_rate > 0 or not 0 < self.lr_gamma <= 1:
-            raise ConfigError(f"{where}: learning_rate must be > 0 and lr_gamma in (0, 1], got "
-                              f"{self.learning_rate} and {self.lr_gamma}")
         if self.early_stopping_patience and not self.select_best:
-            raise ConfigError(f"{where}: early stopping restores the best epoch; set select_best=True or "
+            raise self._error("early stopping restores the best epoch; set select_best=True or "
                               "early_stopping_patience=0")
         if self.teacher is None and self.augment_copies:
-            raise ConfigError(f"{where}: augment_copies={self.augment_copies} needs a teacher (the copies "
-                              "are unlabelled and get only the teacher's soft labels); set augment_copies=0")
+            raise self._error(f"augment_copies={self.augment_copies} needs a teacher (the copies are "
+                              "unlabelled and get only the teacher's soft labels); set augment_copies=0")
 
 
 @dataclass(frozen=True)
@@ -230,7 +186,7 @@ class DistillSettings(StudentSettings):
 
 @dataclass(frozen=True)
 class RegLSTMStudentSettings(StudentSettings):
-    """``student-lstm-reg``: LSTM_reg with hedwig's Reuters regularisation (embedding dropout 0.2, weight drop
+    """``scratch-lstm-reg``: LSTM_reg with hedwig's Reuters regularisation (embedding dropout 0.2, weight drop
     0.1, dropout 0.5) and DocBERT's single-label batch size 64."""
 
     loss: str = "kl"
@@ -251,96 +207,18 @@ class RegLSTMDistillSettings(RegLSTMStudentSettings):
 
 
 # ==================================================================================================
-# Helpers
-# ==================================================================================================
-def teacher_columns(teacher_names: Sequence[str], teacher_multi: bool | None, label_names: Sequence[str],
-                    multi_label: bool, where: str) -> list[int]:
-    """Column order that maps the teacher's logits onto ``label_names``.
-
-    Returns
-    -------
-    list of int, length num_labels
-        ``teacher_logits[:, columns]`` follows ``label_names``.
-
-    Raises
-    ------
-    ConfigError
-        If the teacher is single-label for a multi-label task (or vice versa), or its labels differ.
-    """
-    if teacher_multi is not None and teacher_multi != multi_label:
-        task = "multi-label" if multi_label else "single-label"
-        kind = "multi" if teacher_multi else "single"
-        raise ConfigError(f"{where}: the teacher is {kind}-label but the data is {task}; train the "
-                          "teacher on the same data")
-    names = list(teacher_names)
-    if not names:
-        return list(range(len(label_names)))
-    if names == list(label_names):
-        return list(range(len(names)))
-    if sorted(names) != sorted(label_names):
-        missing = sorted(set(label_names) - set(names))
-        extra = sorted(set(names) - set(label_names))
-        raise ConfigError(f"{where}: the teacher's labels differ from the data's (missing {missing[:10]}, "
-                          f"extra {extra[:10]}); use a teacher trained on the same labels")
-    return [names.index(n) for n in label_names]
-
-
-def _tokenizer_source(teacher: str | None, tokenizer_path: str | None) -> str:
-    """Checkpoint whose WordPiece tokenizer (and embeddings) the student uses."""
-    from frugaltext.methods.bert import resolve_encoder_path
-
-    if teacher is not None and (Path(teacher) / "tokenizer_config.json").is_file():
-        return str(teacher)
-    return resolve_encoder_path(tokenizer_path)
-
-
-def _mask_token(teacher: str | None) -> str:
-    """The teacher tokenizer's mask token (read from its ``tokenizer_config.json``), else ``[MASK]``."""
-    if teacher is None:
-        return "[MASK]"
-    path = Path(teacher) / "tokenizer_config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except json.JSONDecodeError:
-        config = {}
-    token = config.get("mask_token")
-    if isinstance(token, dict):
-        token = token.get("content")
-    return token if isinstance(token, str) and token else "[MASK]"
-
-
-def _input_embeddings(path: str) -> torch.Tensor:
-    """Input embedding matrix (vocab_size, hidden) of a checkpoint.
-
-    Raises
-    ------
-    ModelLoadError
-        If the checkpoint has no loadable input embeddings.
-    """
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    import frugaltext.models.students  # noqa: F401
-
-    errors = []
-    for cls in (AutoModel, AutoModelForSequenceClassification):
-        try:
-            model = cls.from_pretrained(path)
-            return model.get_input_embeddings().weight.detach().clone()
-        except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as err:
-            errors.append(f"{cls.__name__}: {err}")
-    raise ModelLoadError(f"{path}: cannot read input embeddings ({'; '.join(errors)}); use "
-                         "embeddings='random'")
-
-
-# ==================================================================================================
 # The methods
 # ==================================================================================================
-class _StudentMethod(Method):
-    """Shared implementation of the ``student-*`` and ``distill-*`` methods (see the module docstring)."""
+class StudentMethod(TorchMethod):
+    """Shared implementation of the ``scratch-*`` and ``distill-*`` methods and Kim's ``cnn`` (see the module
+    docstring). ``tokenizer`` is a :class:`~frugaltext.models.students.WordVocabulary` or a WordPiece
+    tokenizer."""
 
     architecture: ClassVar[str] = "bilstm"
     needs_teacher: ClassVar[bool] = False
     control_name: ClassVar[str] = ""
+    details_file = INFO_FILE
+    flops_on_cpu = True  # on CPU the packed LSTM runs as matrix products that the counter sees
 
     def __init__(self, settings: StudentSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
@@ -352,10 +230,12 @@ class _StudentMethod(Method):
         if not self.needs_teacher and teacher is not None:
             raise ConfigError(f"{self.name} is the no-teacher control and takes no teacher (got "
                               f"{teacher!r}); use the method {self.control_name!r} to distill")
-        self.model: Any = None
-        self.vocabulary: Any = None  # WordVocabulary or a transformers tokenizer
-        self.train_history: list[dict[str, Any]] = []
-        self._notes: dict[str, Any] = {}
+        self._transfer: Any = None
+
+    @property
+    def vocabulary(self) -> Any:
+        """The student's tokenizer (old name)."""
+        return self.tokenizer
 
     # ---- tokenisation ---------------------------------------------------------------------------
     def _build_tokenizer(self, texts: Sequence[str], mask_token: str) -> None:
@@ -363,30 +243,27 @@ class _StudentMethod(Method):
 
         s = self.settings
         if s.tokenizer == "word":
-            self.vocabulary = WordVocabulary.build(texts, min_freq=s.min_freq, max_size=s.max_vocab_size,
-                                                   mask_token=mask_token)
+            self.tokenizer = WordVocabulary.build(texts, min_freq=s.min_freq, max_size=s.max_vocab_size,
+                                                  mask_token=mask_token)
         else:
             from transformers import AutoTokenizer
 
-            self.vocabulary = AutoTokenizer.from_pretrained(_tokenizer_source(s.teacher, s.tokenizer_path))
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_source(s.teacher, s.tokenizer_path))
 
     @property
     def _pad_token_id(self) -> int:
         if self.settings.tokenizer == "word":
-            return self.vocabulary.pad_token_id
-        return int(self.vocabulary.pad_token_id or 0)
-
-    def _vocab_size(self) -> int:
-        return len(self.vocabulary)
+            return self.tokenizer.pad_token_id
+        return int(self.tokenizer.pad_token_id or 0)
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids (at most ``max_length``, at least one) of each text, without special tokens."""
         s = self.settings
         if s.tokenizer == "word":
-            return self.vocabulary.encode_batch(texts, s.max_length)
-        encoded = self.vocabulary(list(texts), add_special_tokens=False, truncation=True,
-                                  max_length=s.max_length, padding=False)["input_ids"]
-        unk = self.vocabulary.unk_token_id if self.vocabulary.unk_token_id is not None else self._pad_token_id
+            return self.tokenizer.encode_batch(texts, s.max_length)
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                                 max_length=s.max_length, padding=False)["input_ids"]
+        unk = self.tokenizer.unk_token_id if self.tokenizer.unk_token_id is not None else self._pad_token_id
         return [ids or [unk] for ids in encoded]
 
     # ---- training -------------------------------------------------------------------------------
@@ -425,19 +302,20 @@ class _StudentMethod(Method):
             started = time.perf_counter()
             augmented = augment_texts(texts, n_copies=s.augment_copies, p_mask=s.p_mask, p_pos=s.p_pos,
                                       p_ng=s.p_ng, seed=seed, mask_token=mask_token)
-            self._notes["augment_duration_s"] = time.perf_counter() - started
-            self._notes["n_augmented_docs"] = len(augmented)
+            self.details["augment_duration_s"] = time.perf_counter() - started
+            self.details["n_augmented_docs"] = len(augmented)
             unlabelled: Any = (np.full(data.num_labels, IGNORE_LABEL, dtype=np.float32) if data.multi_label
                                else IGNORE_LABEL)
             texts += augmented.texts
             labels += [unlabelled] * len(augmented)
         cache_dir = s.teacher_cache_dir if s.teacher_cache_dir is not None else default_cache_dir()
-        result = compute_teacher_logits(teacher, texts, cache_dir, s.teacher_batch_size, s.teacher_max_length)
+        result = compute_teacher_logits(teacher, texts, cache_dir, s.teacher_batch_size, s.teacher_max_length,
+                                        loader=load_model)
         if result.logits.shape[1] != data.num_labels:
             raise ConfigError(f"{self.name}: the teacher gives {result.logits.shape[1]} logits per document "
                               f"but the data has {data.num_labels} labels; use a teacher trained on the same "
                               "labels")
-        self._notes.update({
+        self.details.update({
             "teacher_logits_duration_s": result.duration_s,
             "teacher_logits_cached": result.cached,
             "teacher_logits_compute_duration_s": result.compute_duration_s,
@@ -454,7 +332,7 @@ class _StudentMethod(Method):
 
         s = self.settings
         config = StudentConfig(
-            architecture=self.architecture, vocab_size=self._vocab_size(), embedding_dim=s.embedding_dim,
+            architecture=self.architecture, vocab_size=len(self.tokenizer), embedding_dim=s.embedding_dim,
             hidden_size=s.hidden_size, max_length=s.max_length, dropout=s.dropout,
             embed_dropout=s.embed_dropout, weight_drop=s.weight_drop, filter_sizes=list(s.filter_sizes),
             n_filters=s.n_filters, pad_token_id=self._pad_token_id, distillation_loss=s.loss, alpha=s.alpha,
@@ -463,264 +341,185 @@ class _StudentMethod(Method):
         )
         self.model = StudentForSequenceClassification(config)
         if s.embeddings == "pretrained":
-            source = _tokenizer_source(s.teacher, s.tokenizer_path)
-            teacher_weight = _input_embeddings(source)
+            source = tokenizer_source(s.teacher, s.tokenizer_path)
+            teacher_weight = input_embeddings(source)
             if teacher_weight.shape[0] != config.vocab_size:
                 raise ConfigError(f"{self.name}: the embeddings of {source} have {teacher_weight.shape[0]} "
                                   f"rows but its tokenizer has {config.vocab_size} tokens")
             with torch.no_grad():
                 self.model.embeddings.weight.copy_(embeddings_from_teacher(
                     teacher_weight, s.embedding_dim, config.pad_token_id, fill=self.model.embeddings.weight))
-            self._notes["embeddings_from"] = source
+            self.details["embeddings_from"] = source
 
-    def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> _StudentMethod:
-        """Build the transfer set and teacher logits, then train the student (see the module docstring)."""
-        from transformers import EarlyStoppingCallback, set_seed
-
-        from frugaltext.training.hf import (
-            is_main_process,
-            make_compute_metrics,
-            make_training_args,
-            train_with_trainer,
-            world_size,
-        )
+    def _build(self, data: Any, seed: int) -> None:
+        """Transfer set and teacher logits, then the tokenizer and the student."""
+        from transformers import set_seed
 
         s = self.settings
-        set_seed(seed)
-        self.label_names = data.label_names
-        self.multi_label = data.multi_label
-        self._notes = {"architecture": self.architecture, "teacher": s.teacher,
-                       "distillation_loss": s.loss if s.teacher else None, "tokenizer": s.tokenizer}
+        self.details = {"architecture": self.architecture, "teacher": s.teacher,
+                        "distillation_loss": s.loss if s.teacher else None, "tokenizer": s.tokenizer}
         teacher = self._resolve_teacher()
-        mask_token = _mask_token(teacher)
-        texts, labels, logits = self._transfer_set(data, teacher, seed, mask_token)
-        self._notes["n_transfer_docs"] = len(texts)
+        mask_token = teacher_mask_token(teacher)
+        self._transfer = self._transfer_set(data, teacher, seed, mask_token)
+        self.details["n_transfer_docs"] = len(self._transfer[0])
         self._build_tokenizer(data.train.texts, mask_token)
-        self._notes["vocab_size"] = self._vocab_size()
+        self.details["vocab_size"] = len(self.tokenizer)
         set_seed(seed)  # the same initial weights whatever the teacher step drew
         self._build_model(data)
 
-        ids = self._encode(texts)
-        features = []
-        for i, (tokens, label) in enumerate(zip(ids, labels, strict=True)):
-            row: dict[str, Any] = {"input_ids": tokens, "labels": label}
-            if logits is not None:
-                row["teacher_logits"] = logits[i]
-            features.append(row)
-        train_ds = EncodedDataset(features)
-        eval_ds = None
-        if data.validation is not None and len(data.validation):
-            from frugaltext.training.hf import label_features
+    def _train_dataset(self, data: Any, seed: int) -> Any:
+        texts, labels, logits = self._transfer
+        self._transfer = None
+        return self._features(texts, labels, extra={"teacher_logits": logits})
 
-            eval_ds = EncodedDataset([
-                {"input_ids": t, "labels": y}
-                for t, y in zip(self._encode(data.validation.texts),
-                                label_features(data.validation.labels, data.multi_label), strict=True)
-            ])
-        workdir = (Path(output_dir) / "checkpoints" if output_dir
-                   else Path(tempfile.mkdtemp(prefix="frugaltext-student-")))
+    def _train(self, data: Any, train_ds: Any, eval_ds: Any, workdir: Path, seed: int, meter: Any) -> Any:
+        """Adam with StepLR per epoch, early stopping on validation macro-F1."""
+        from transformers import EarlyStoppingCallback
+
+        from frugaltext.training.hf import world_size
+
+        s = self.settings
         evaluate = eval_ds is not None
-        args = make_training_args(
-            workdir, seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
-            learning_rate=s.learning_rate, weight_decay=0.0, warmup_ratio=0.0, evaluate_each_epoch=evaluate,
-            select_best=s.select_best, show_progress=s.show_progress,
-        )
+        args = self._training_args(workdir, seed, evaluate_each_epoch=evaluate)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=s.learning_rate)
         steps_per_epoch = max(1, math.ceil(math.ceil(len(train_ds) / world_size()) / s.batch_size))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch, gamma=s.lr_gamma)
         callbacks = []
         if evaluate and s.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
-        trainer = train_with_trainer(
-            self.model, train_ds, eval_ds, PadCollator(self._pad_token_id), args, meter,
-            compute_metrics=make_compute_metrics(self.label_names, self.multi_label), callbacks=callbacks,
-            optimizers=(optimizer, scheduler),
-        )
-        self.model = trainer.model
-        self.model.eval()
-        self.train_history = list(trainer.state.log_history)
-        self._notes["epochs_run"] = int(math.ceil(trainer.state.epoch or 0))
+        trainer = self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data),
+                                    callbacks=callbacks, optimizers=(optimizer, scheduler))
+        self.details["epochs_run"] = int(math.ceil(trainer.state.epoch or 0))
         if trainer.state.best_model_checkpoint:
-            self._notes["best_checkpoint_step"] = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
-        if output_dir is None and is_main_process():
-            shutil.rmtree(workdir, ignore_errors=True)
-        return self
-
-    # ---- inference ------------------------------------------------------------------------------
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise ModelLoadError(f"{self.name}: the model is not trained or loaded; call fit() or load() "
-                                 "first")
-
-    def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Raw logits, shape ``(n_docs, num_labels)`` float32, batched by similar length."""
-        from frugaltext.training.hf import batched_logits
-
-        self._require_model()
-        return batched_logits(self.model, self._encode(texts), batch_size, self._pad_token_id)
-
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Softmax (single-label) or sigmoid (multi-label) probabilities, shape ``(n_docs, num_labels)``."""
-        from frugaltext.training.hf import logits_to_proba
-
-        return logits_to_proba(self.predict_logits(texts, batch_size), self.multi_label)
+            self.details["best_checkpoint_step"] = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
+        return trainer
 
     # ---- cost -----------------------------------------------------------------------------------
-    def n_params(self) -> int:
-        """All parameters of the student (embeddings included)."""
-        self._require_model()
-        return int(sum(p.numel() for p in self.model.parameters()))
-
-    def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
-        """Mean FLOPs of one forward pass and of one training step per document, each document alone at its
-        own length (:func:`frugaltext.cost.flops.count_flops`). Counted on a CPU copy of the model: on CPU the
-        packed LSTM runs as matrix products that the counter sees (cuDNN's fused LSTM it would count as 0).
-        The training step includes the teacher-logit input of a distilled student (the teacher's own cost is
-        in
-        ``cost_notes``)."""
-        from frugaltext.cost.flops import count_flops
-
-        self._require_model()
-        model = self.model
-        if next(model.parameters()).device.type != "cpu":
-            model = copy.deepcopy(model).cpu()
-        model.eval()
-        k = len(self.label_names)
-        forward, train = [], []
-        for ids in self._encode(texts):
-            inputs = {"input_ids": torch.tensor([ids]),
-                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
-            forward.append(count_flops(model, inputs))
-            extra: dict[str, torch.Tensor] = {
-                "labels": torch.zeros(1, k) if self.multi_label else torch.zeros(1, dtype=torch.long)}
-            if self.settings.teacher is not None:
-                extra["teacher_logits"] = torch.zeros(1, k)
-            train.append(count_flops(model, {**inputs, **extra}, train_step=True))
-        return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
-
-    def cost_notes(self) -> dict[str, Any]:
-        """Architecture, teacher, transfer-set size, teacher-logit and augmentation durations (seconds)."""
-        return dict(self._notes)
+    def _train_step_inputs(self) -> dict[str, torch.Tensor]:
+        """Labels, and the teacher-logit input of a distilled student (the teacher's own cost is in
+        ``run_details``)."""
+        extra = super()._train_step_inputs()
+        if self.settings.teacher is not None:
+            extra["teacher_logits"] = torch.zeros(1, len(self.label_names))
+        return extra
 
     # ---- persistence ----------------------------------------------------------------------------
-    def _save(self, directory: Path) -> None:
-        from frugaltext.training.hf import is_main_process
-
-        self._require_model()
-        if not is_main_process():
-            return
+    def _save_model(self, directory: Path) -> None:
         self.model.save_pretrained(directory)
         if self.settings.tokenizer == "word":
-            self.vocabulary.save(directory / WORD_VOCAB_FILE)
+            self.tokenizer.save(directory / WORD_VOCAB_FILE)
         else:
-            self.vocabulary.save_pretrained(directory)
-        atomic_write_text(directory / INFO_FILE, json.dumps(self._notes, indent=2, default=str))
+            self.tokenizer.save_pretrained(directory)
 
-    def _load(self, directory: Path) -> None:
+    def _load_model(self, directory: Path) -> None:
         from frugaltext.models.students import StudentForSequenceClassification, WordVocabulary
 
         if not (directory / "config.json").is_file():
             raise ModelLoadError(f"{directory}: config.json is missing; this is not a saved {self.name} "
                                  "model")
         self.model = StudentForSequenceClassification.from_pretrained(directory)
-        self.model.eval()
         if self.model.config.architecture != self.architecture:
             raise ModelLoadError(f"{directory}: holds a {self.model.config.architecture!r} student, not "
                                  f"{self.architecture!r}")
         if self.settings.tokenizer == "word":
-            self.vocabulary = WordVocabulary.load(directory / WORD_VOCAB_FILE)
+            self.tokenizer = WordVocabulary.load(directory / WORD_VOCAB_FILE)
         else:
             from transformers import AutoTokenizer
 
-            self.vocabulary = AutoTokenizer.from_pretrained(directory)
-        info = directory / INFO_FILE
-        if info.is_file():
-            self._notes = json.loads(info.read_text(encoding="utf-8"))
+            self.tokenizer = AutoTokenizer.from_pretrained(directory)
+
+
+#: old private name
+_StudentMethod = StudentMethod
 
 
 @register
-class StudentBiLSTMMethod(_StudentMethod):
+class ScratchBiLSTMMethod(StudentMethod):
     """BiLSTM (final states of both directions -> dense), hard labels only; control of ``distill-bilstm``."""
 
-    name = "student-bilstm"
+    name = "scratch-bilstm"
     Settings = StudentSettings
     architecture = "bilstm"
     control_name = "distill-bilstm"
 
 
 @register
-class DistillBiLSTMMethod(_StudentMethod):
-    """BiLSTM distilled with Mangalwedhekar's MSE loss; control: ``student-bilstm``."""
+class DistillBiLSTMMethod(StudentMethod):
+    """BiLSTM distilled with Mangalwedhekar's MSE loss; control: ``scratch-bilstm``."""
 
     name = "distill-bilstm"
     Settings = DistillSettings
     architecture = "bilstm"
     needs_teacher = True
-    control_name = "student-bilstm"
+    control_name = "scratch-bilstm"
 
 
 @register
-class StudentBiLSTMAttnMethod(_StudentMethod):
+class ScratchBiLSTMAttnMethod(StudentMethod):
     """BiLSTM with attention on the hard labels only; control of ``distill-bilstm-attn``."""
 
-    name = "student-bilstm-attn"
+    name = "scratch-bilstm-attn"
     Settings = StudentSettings
     architecture = "bilstm_attn"
     control_name = "distill-bilstm-attn"
 
 
 @register
-class DistillBiLSTMAttnMethod(_StudentMethod):
-    """BiLSTM with attention distilled with Mangalwedhekar's MSE loss; control: ``student-bilstm-attn``."""
+class DistillBiLSTMAttnMethod(StudentMethod):
+    """BiLSTM with attention distilled with Mangalwedhekar's MSE loss; control: ``scratch-bilstm-attn``."""
 
     name = "distill-bilstm-attn"
     Settings = DistillSettings
     architecture = "bilstm_attn"
     needs_teacher = True
-    control_name = "student-bilstm-attn"
+    control_name = "scratch-bilstm-attn"
 
 
 @register
-class StudentCNNMethod(_StudentMethod):
+class ScratchCNNMethod(StudentMethod):
     """Kim CNN on the hard labels only; control of ``distill-cnn``."""
 
-    name = "student-cnn"
+    name = "scratch-cnn"
     Settings = StudentSettings
     architecture = "cnn"
     control_name = "distill-cnn"
 
 
 @register
-class DistillCNNMethod(_StudentMethod):
-    """Kim CNN distilled with Mangalwedhekar's MSE loss; control: ``student-cnn``."""
+class DistillCNNMethod(StudentMethod):
+    """Kim CNN distilled with Mangalwedhekar's MSE loss; control: ``scratch-cnn``."""
 
     name = "distill-cnn"
     Settings = DistillSettings
     architecture = "cnn"
     needs_teacher = True
-    control_name = "student-cnn"
+    control_name = "scratch-cnn"
 
 
 @register
-class StudentLSTMRegMethod(_StudentMethod):
+class ScratchLSTMRegMethod(StudentMethod):
     """LSTM_reg (Adhikari et al. 2019) on the hard labels only; control of ``distill-lstm-reg``."""
 
-    name = "student-lstm-reg"
+    name = "scratch-lstm-reg"
     Settings = RegLSTMStudentSettings
     architecture = "lstm_reg"
     control_name = "distill-lstm-reg"
 
 
 @register
-class DistillLSTMRegMethod(_StudentMethod):
-    """DocBERT's KD-LSTM_reg: KL loss over an augmented transfer set; control: ``student-lstm-reg``."""
+class DistillLSTMRegMethod(StudentMethod):
+    """DocBERT's KD-LSTM_reg: KL loss over an augmented transfer set; control: ``scratch-lstm-reg``."""
 
     name = "distill-lstm-reg"
     Settings = RegLSTMDistillSettings
     architecture = "lstm_reg"
     needs_teacher = True
-    control_name = "student-lstm-reg"
+    control_name = "scratch-lstm-reg"
 
+
+# old class names of the no-teacher controls
+StudentBiLSTMMethod, StudentBiLSTMAttnMethod = ScratchBiLSTMMethod, ScratchBiLSTMAttnMethod
+StudentCNNMethod, StudentLSTMRegMethod = ScratchCNNMethod, ScratchLSTMRegMethod
 
 __all__ = [
     "DistillBiLSTMAttnMethod",
@@ -730,10 +529,11 @@ __all__ = [
     "DistillSettings",
     "RegLSTMDistillSettings",
     "RegLSTMStudentSettings",
-    "StudentBiLSTMAttnMethod",
-    "StudentBiLSTMMethod",
-    "StudentCNNMethod",
-    "StudentLSTMRegMethod",
+    "ScratchBiLSTMAttnMethod",
+    "ScratchBiLSTMMethod",
+    "ScratchCNNMethod",
+    "ScratchLSTMRegMethod",
+    "StudentMethod",
     "StudentSettings",
     "teacher_columns",
 ]

@@ -12,21 +12,19 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from frugaltext.data.collate import EncodedDataset, PadCollator, encode_texts, length_sorted_batches
-from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError, ModelLoadError
-from frugaltext.methods.base import Method, register
-from frugaltext.methods.bert import resolve_encoder_path
+from frugaltext.errors import DataFormatError, DataNotFoundError
+from frugaltext.methods.base import register
+from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.early_exit import (
+    CLASSIFIER_HEADS,
     EXIT_RULES,
     TRAINING_MODES,
     EarlyExitForSequenceClassification,
@@ -37,21 +35,20 @@ from frugaltext.models.early_exit import (
     resolve_layer_loss_weights,
     train_step_flops,
 )
-from frugaltext.training.hf import (
-    label_features,
-    load_checkpoint,
-    logits_to_proba,
-    make_compute_metrics,
-    make_training_args,
-    save_checkpoint,
-    train_with_trainer,
-)
+from frugaltext.models.encoders import resolve_encoder_path
+from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.training.hf import logits_to_proba
 
 logger = logging.getLogger("frugaltext.methods.early_exit")
 
 
+def _join_weights(value: Any) -> Any:
+    """YAML may give the layer loss weights as a list: ``[1, 2]`` -> ``"1.0,2.0"``."""
+    return ",".join(str(float(w)) for w in value) if isinstance(value, list | tuple) else value
+
+
 @dataclass(frozen=True)
-class EarlyExitSettings:
+class EarlyExitSettings(ValidatedSettings):
     """Hyper-parameters of ``early-exit``.
 
     Attributes
@@ -93,70 +90,34 @@ class EarlyExitSettings:
         "eager", "sdpa", ...; None = transformers' default.
     """
 
+    method: ClassVar[str] = "early-exit"
+
     model_name_or_path: str | None = None
-    max_length: int = 128
-    truncation: str = "head"
-    epochs: float = 3.0
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
+    max_length: int = setting(128, ge=8)
+    truncation: str = setting("head", choices=("head", "tail"))
+    epochs: float = setting(3.0, gt=0)
+    batch_size: int = setting(16, ge=1)
+    eval_batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(5e-5, gt=0)
+    weight_decay: float = setting(0.01, ge=0)
+    warmup_ratio: float = setting(0.1, ge=0, lt=1)
     select_best: bool = True
-    training_mode: str = "joint"
-    exit_rule: str = "entropy"
-    target_retention: float = 0.99
-    layer_loss_weights: str = "linear"
-    classifier_head: str = "linear"
-    classifier_dropout: float | None = None
-    stage2_epochs: float = 3.0
-    stage2_learning_rate: float | None = None
+    training_mode: str = setting("joint", choices=TRAINING_MODES)
+    exit_rule: str = setting("entropy", choices=EXIT_RULES)
+    target_retention: float = setting(0.99, gt=0, le=1)
+    layer_loss_weights: str = setting("linear", convert=_join_weights)
+    classifier_head: str = setting("linear", choices=CLASSIFIER_HEADS)
+    classifier_dropout: float | None = setting(None, ge=0, le=1)
+    stage2_epochs: float = setting(3.0, gt=0)
+    stage2_learning_rate: float | None = setting(None, gt=0)
     unlabeled_path: str | None = None
     attn_implementation: str | None = None
     show_progress: bool = True
 
-    def __post_init__(self) -> None:
-        where = "early-exit"
-        # Optional numbers arrive as strings from the CLI (``coerce_value`` cannot type a None default), and
-        # YAML may give the loss weights as a list.
-        for name in ("classifier_dropout", "stage2_learning_rate"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                try:
-                    object.__setattr__(self, name, None if value.lower() in ("", "none") else float(value))
-                except ValueError as err:
-                    raise ConfigError(
-                        f"{where}: setting {name!r}: cannot read {value!r} as a number"
-                    ) from err
-        if isinstance(self.layer_loss_weights, list | tuple):
-            object.__setattr__(
-                self, "layer_loss_weights", ",".join(str(float(w)) for w in self.layer_loss_weights)
-            )
-        if self.truncation not in ("head", "tail"):
-            raise ConfigError(f"{where}: truncation must be 'head' or 'tail', got {self.truncation!r}")
-        if self.max_length < 8:
-            raise ConfigError(f"{where}: max_length must be at least 8, got {self.max_length}")
-        if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.eval_batch_size < 1:
-            raise ConfigError(
-                f"{where}: epochs, batch_size, eval_batch_size and learning_rate must be positive"
-            )
-        if self.training_mode not in TRAINING_MODES:
-            raise ConfigError(
-                f"{where}: training_mode must be one of {TRAINING_MODES}, got {self.training_mode!r}"
-            )
-        if self.exit_rule not in EXIT_RULES:
-            raise ConfigError(f"{where}: exit_rule must be one of {EXIT_RULES}, got {self.exit_rule!r}")
-        if not 0.0 < self.target_retention <= 1.0:
-            raise ConfigError(f"{where}: target_retention must be in (0, 1], got {self.target_retention}")
-        if self.training_mode == "two_stage" and self.stage2_epochs <= 0:
-            raise ConfigError(f"{where}: stage2_epochs must be positive with training_mode='two_stage'")
-        if self.stage2_learning_rate is not None and self.stage2_learning_rate <= 0:
-            raise ConfigError(f"{where}: stage2_learning_rate must be positive or None")
+    def _check(self) -> None:
         if self.unlabeled_path and self.training_mode != "two_stage":
-            raise ConfigError(
-                f"{where}: unlabeled_path is used only by self-distillation; set training_mode='two_stage' "
-                "or drop unlabeled_path"
-            )
+            raise self._error("unlabeled_path is used only by self-distillation; set "
+                              "training_mode='two_stage' or drop unlabeled_path")
         if self.layer_loss_weights not in ("linear", "uniform"):
             resolve_layer_loss_weights(self.layer_loss_weights, len(self.layer_loss_weights.split(",")))
 
@@ -196,7 +157,7 @@ def read_unlabeled_texts(path: str | Path) -> list[str]:
 
 
 @register
-class EarlyExitMethod(Method):
+class EarlyExitMethod(TorchMethod):
     """Early exit on any BERT-family encoder (Mei 2020; PABEE head layout), calibrated on validation.
 
     ``fit`` trains (joint or two-stage), then calibrates ``exit_rule`` on the validation split and stores the
@@ -207,136 +168,52 @@ class EarlyExitMethod(Method):
 
     name = "early-exit"
     Settings = EarlyExitSettings
+    model_class = EarlyExitForSequenceClassification
 
     def __init__(self, settings: EarlyExitSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
-        self.model: EarlyExitForSequenceClassification | None = None
-        self.tokenizer = None
         self.last_exit_layers: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------------
-    def _build(self, num_labels: int, id2label: dict[int, str], multi_label: bool) -> None:
+    def _build(self, data: Any, seed: int) -> None:
         from transformers import AutoTokenizer
 
         s = self.settings
         path = resolve_encoder_path(s.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = EarlyExitForSequenceClassification.from_encoder(
-            path,
-            num_labels=num_labels,
-            id2label=id2label,
-            problem_type="multi_label_classification" if multi_label else "single_label_classification",
-            attn_implementation=s.attn_implementation,
-            exit_rule=s.exit_rule,
-            training_mode=s.training_mode,
-            layer_loss_weights=s.layer_loss_weights,
-            classifier_head=s.classifier_head,
+            path, num_labels=data.num_labels, id2label=data.id2label, problem_type=data.problem_type,
+            attn_implementation=s.attn_implementation, exit_rule=s.exit_rule, training_mode=s.training_mode,
+            layer_loss_weights=s.layer_loss_weights, classifier_head=s.classifier_head,
             classifier_dropout=s.classifier_dropout,
         )
 
-    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, self.settings.max_length, self.settings.truncation)
-
-    def _features(self, texts: Sequence[str], labels: np.ndarray | None) -> EncodedDataset:
-        ids = self._encode(texts)
-        if labels is None:
-            return EncodedDataset([{"input_ids": t} for t in ids])
-        return EncodedDataset(
-            [
-                {"input_ids": t, "labels": y}
-                for t, y in zip(ids, label_features(labels, self.multi_label), strict=True)
-            ]
-        )
-
-    def _collator(self) -> PadCollator:
-        return PadCollator(self.tokenizer.pad_token_id or 0)
-
-    def _args(self, workdir: Path, seed: int, *, epochs: float, learning_rate: float, evaluate: bool):
-        s = self.settings
-        return make_training_args(
-            workdir,
-            seed=seed,
-            epochs=epochs,
-            batch_size=s.batch_size,
-            eval_batch_size=s.eval_batch_size,
-            learning_rate=learning_rate,
-            weight_decay=s.weight_decay,
-            warmup_ratio=s.warmup_ratio,
-            evaluate_each_epoch=evaluate,
-            select_best=s.select_best,
-            show_progress=s.show_progress,
-        )
-
-    def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> EarlyExitMethod:
-        """Train on ``data.train``, then calibrate the exit rule on ``data.validation``; returns ``self``.
-
-        Joint mode: one ``Trainer`` run on the weighted loss of all exits, selecting the epoch by the
+    def _train(self, data: Any, train_ds: Any, eval_ds: Any, workdir: Path, seed: int, meter: Any) -> Any:
+        """Joint mode: one ``Trainer`` run on the weighted loss of all exits, selecting the epoch by the
         final-layer validation macro-F1 (thresholds are 0 during training, so evaluation is full depth).
         Two-stage mode: stage 1 as BERT fine-tuning (``epochs``, with epoch selection); stage 2
         self-distillation of exits 1..L-1 on the training texts (labels unused) plus ``unlabeled_path``
         (``stage2_epochs``, last epoch kept: the final classifier is frozen, so validation macro-F1 at full
         depth cannot select). ``meter.record_epoch`` is called for the epochs of both stages.
         """
-        from transformers import set_seed
-
         s = self.settings
-        set_seed(seed)
-        self.label_names = data.label_names
-        self.multi_label = data.multi_label
-        self._build(data.num_labels, data.id2label, data.multi_label)
-        train_ds = self._features(data.train.texts, data.train.labels)
-        eval_ds = (
-            self._features(data.validation.texts, data.validation.labels) if len(data.validation) else None
-        )
-        workdir = (
-            Path(output_dir) / "checkpoints"
-            if output_dir
-            else Path(tempfile.mkdtemp(prefix="frugaltext-ee-"))
-        )
-        compute_metrics = make_compute_metrics(self.label_names, self.multi_label)
-        collator = self._collator()
         if s.training_mode == "joint":
-            args = self._args(
-                workdir, seed, epochs=s.epochs, learning_rate=s.learning_rate, evaluate=eval_ds is not None
-            )
-            trainer = train_with_trainer(
-                self.model, train_ds, eval_ds, collator, args, meter, compute_metrics=compute_metrics
-            )
-            self.model = trainer.model
-        else:
-            self.model.set_training_stage(1)
-            args = self._args(
-                workdir / "stage1",
-                seed,
-                epochs=s.epochs,
-                learning_rate=s.learning_rate,
-                evaluate=eval_ds is not None,
-            )
-            trainer = train_with_trainer(
-                self.model, train_ds, eval_ds, collator, args, meter, compute_metrics=compute_metrics
-            )
-            self.model = trainer.model
-            self.model.set_training_stage(2)
-            texts = list(data.train.texts)
-            if s.unlabeled_path:
-                extra = read_unlabeled_texts(s.unlabeled_path)
-                logger.info(
-                    "self-distillation on %d training + %d unlabeled documents", len(texts), len(extra)
-                )
-                texts += extra
-            lr2 = s.stage2_learning_rate if s.stage2_learning_rate is not None else 10 * s.learning_rate
-            args2 = self._args(
-                workdir / "stage2", seed, epochs=s.stage2_epochs, learning_rate=lr2, evaluate=False
-            )
-            trainer = train_with_trainer(
-                self.model, self._features(texts, None), None, collator, args2, meter
-            )
-            self.model = trainer.model
-        self.model.eval()
-        if output_dir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            return super()._train(data, train_ds, eval_ds, workdir, seed, meter)
+        self.model.set_training_stage(1)
+        super()._train(data, train_ds, eval_ds, workdir / "stage1", seed, meter)
+        self.model.set_training_stage(2)
+        texts = list(data.train.texts)
+        if s.unlabeled_path:
+            extra = read_unlabeled_texts(s.unlabeled_path)
+            logger.info("self-distillation on %d training + %d unlabeled documents", len(texts), len(extra))
+            texts += extra
+        lr2 = s.stage2_learning_rate if s.stage2_learning_rate is not None else 10 * s.learning_rate
+        args2 = self._training_args(workdir / "stage2", seed, epochs=s.stage2_epochs, learning_rate=lr2,
+                                    evaluate_each_epoch=False)
+        return self._run_trainer(self._features(texts), None, args2, meter)
+
+    def _after_training(self, data: Any, seed: int, trainer: Any) -> None:
         self._calibrate(data.validation)
-        return self
 
     def _calibrate(self, validation) -> None:
         """Calibrate ``exit_rule`` on the validation split (skipped, full depth kept, when it is empty)."""
@@ -366,10 +243,6 @@ class EarlyExitMethod(Method):
         )
 
     # ------------------------------------------------------------------------------------------------
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise ModelLoadError("early-exit: the model is not trained or loaded; call fit() or load() first")
-
     @torch.inference_mode()
     def predict_with_exits(
         self, texts: Sequence[str], batch_size: int = 32, **exit_kwargs: Any
@@ -397,7 +270,7 @@ class EarlyExitMethod(Method):
         exits = np.zeros(n, dtype=np.int64)
         device = next(self.model.parameters()).device
         collator = self._collator()
-        for index in length_sorted_batches([len(t) for t in ids], batch_size):
+        for index in self._inference_batches([len(t) for t in ids], batch_size):
             batch = collator([{"input_ids": ids[i]} for i in index])
             out = self.model(
                 input_ids=batch["input_ids"].to(device),
@@ -414,22 +287,21 @@ class EarlyExitMethod(Method):
         Softmax for single-label, sigmoids for multi-label tasks; the exit layers are kept in
         ``last_exit_layers``.
         """
-        logits, exits, _ = self.predict_with_exits(texts, batch_size)
-        self.last_exit_layers = exits
-        return logits_to_proba(logits, self.multi_label)
+        return logits_to_proba(self.predict_logits(texts, batch_size), self.multi_label)
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Logits of each document's exit layer, shape ``(n_docs, num_labels)`` float32 (exit layers kept in
+        ``last_exit_layers``)."""
+        logits, self.last_exit_layers, _ = self.predict_with_exits(texts, batch_size)
+        return logits
 
     # ------------------------------------------------------------------------------------------------
-    def n_params(self) -> int:
-        """All parameters: encoder and the L exit classifiers (all are needed, since any exit may be used)."""
-        self._require_model()
-        return int(sum(p.numel() for p in self.model.parameters()))
-
     def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
         """Mean FLOPs per document of a forward pass and of a training step.
 
         Forward: the layers and classifiers each document actually ran under the calibrated rule, each at
         its own length. Training step: that of the training mode (two-stage: the stage-1 step; the stage-2
-        step is in ``cost_notes``). Analytic counts equal to :func:`frugaltext.cost.flops.count_flops`
+        step is in ``run_details``). Analytic counts equal to :func:`frugaltext.cost.flops.count_flops`
         (attention included; checked in the tests).
         """
         self._require_model()
@@ -439,7 +311,7 @@ class EarlyExitMethod(Method):
         train = train_step_flops(self.model.config, seq_lens, stage)
         return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
 
-    def cost_notes(self) -> dict[str, Any]:
+    def run_details(self) -> dict[str, Any]:
         """Exit rule and threshold, the validation calibration and the exits of the last prediction.
 
         Calibration: mean exit layer, exit-layer histogram, full-depth macro-F1 and the grid table on the
@@ -449,9 +321,8 @@ class EarlyExitMethod(Method):
             return {}
         cfg = self.model.config
         notes: dict[str, Any] = {
-            "encoder": cfg.encoder.model_type,
+            **encoder_details(cfg.encoder),
             "num_hidden_layers": cfg.num_hidden_layers,
-            "hidden_size": cfg.encoder.hidden_size,
             "training_mode": cfg.training_mode,
             "exit_rule": cfg.exit_rule,
             "entropy_threshold": cfg.entropy_threshold if cfg.exit_rule == "entropy" else None,
@@ -510,12 +381,3 @@ class EarlyExitMethod(Method):
             self.settings.eval_batch_size,
             self.settings.truncation,
         )
-
-    # ------------------------------------------------------------------------------------------------
-    def _save(self, directory: Path) -> None:
-        self._require_model()
-        save_checkpoint(self.model, self.tokenizer, directory)
-
-    def _load(self, directory: Path) -> None:
-        self.model, self.tokenizer = load_checkpoint(directory, EarlyExitForSequenceClassification,
-                                                     "early-exit")

@@ -6,26 +6,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from frugaltext.errors import ModelLoadError
 from frugaltext.methods.base import Method, register
 from frugaltext.models.tfidf import TfidfLinearClassifier
+from frugaltext.settings import ValidatedSettings, setting
 
 
 @dataclass(frozen=True)
-class TfidfSettings:
+class TfidfSettings(ValidatedSettings):
     """Settings of the tf-idf baselines (see :class:`~frugaltext.models.tfidf.TfidfLinearClassifier`)."""
 
-    C: float = 1.0
-    ngram_min: int = 1
-    ngram_max: int = 1
-    min_df: int = 1
-    max_features: int | None = None
+    method: ClassVar[str] = "tfidf"
+
+    C: float = setting(1.0, gt=0)
+    ngram_min: int = setting(1, ge=1)
+    ngram_max: int = setting(1, ge=1)
+    min_df: int = setting(1, ge=1)
+    max_features: int | None = setting(None, ge=1)
     sublinear_tf: bool = True
-    max_iter: int = 2000
+    max_iter: int = setting(2000, ge=1)
+
+    def _check(self) -> None:
+        if self.ngram_max < self.ngram_min:
+            raise self._error(f"ngram_max ({self.ngram_max}) must be >= ngram_min ({self.ngram_min})")
 
 
 class _TfidfMethod(Method):

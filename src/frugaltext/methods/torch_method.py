@@ -1,0 +1,283 @@
+"""The shared implementation of every method trained through the transformers ``Trainer``.
+
+:class:`TorchMethod` keeps in one place what ``bert``, ``topicbert``, ``early-exit``, the students and Kim's
+``cnn`` have in common, as scikit-learn's ``BaseEstimator`` and transformers' ``PreTrainedModel`` do: the
+``fit`` skeleton (seed, labels, training, history, work directory removed on rank 0 only), one batched-logits
+path for prediction, the parameter count (:func:`frugaltext.cost.flops.n_parameters`), one FLOPs routine and
+save/load through :func:`frugaltext.training.hf.save_checkpoint`. Subclasses supply the model
+(:meth:`_build`), the token ids (:meth:`_encode`) and extra inputs, and override only what differs. Settings
+that every torch method will share (precision, batching) belong in :meth:`_training_args` and
+:meth:`_inference_batches`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import tempfile
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from frugaltext.data.collate import EncodedDataset, PadCollator, encode_texts, length_sorted_batches
+from frugaltext.errors import ModelLoadError
+from frugaltext.methods.base import Method, atomic_write_text
+from frugaltext.training.hf import (
+    batched_logits,
+    is_main_process,
+    label_features,
+    load_checkpoint,
+    logits_to_proba,
+    make_compute_metrics,
+    make_training_args,
+    save_checkpoint,
+    train_with_trainer,
+)
+
+__all__ = ["TorchMethod", "encoder_details"]
+
+
+def encoder_details(config: Any) -> dict[str, Any]:
+    """Encoder type and size of a transformers config, for :meth:`Method.run_details`."""
+    return {"encoder": config.model_type, "num_hidden_layers": config.num_hidden_layers,
+            "hidden_size": config.hidden_size}
+
+
+class TorchMethod(Method):
+    """A method whose model is a torch module trained by :func:`frugaltext.training.hf.train_with_trainer`.
+
+    Subclasses implement :meth:`_build` (create ``self.model`` and ``self.tokenizer``) and set
+    ``model_class`` (loaded with ``from_pretrained``). Hooks with working defaults: :meth:`_encode`,
+    :meth:`_features`, :meth:`_train_dataset`, :meth:`_collator`, :meth:`_training_args`, :meth:`_train`,
+    :meth:`_after_training`, :meth:`_inference_batches`, :meth:`_flops_inputs`, :meth:`_train_step_inputs`,
+    :meth:`_save_model`, :meth:`_load_model`.
+
+    Attributes
+    ----------
+    model : torch.nn.Module or None
+    tokenizer : transformers tokenizer (or a word vocabulary) or None
+    train_history : list of dict
+        The Trainer's log history (training loss per logging step, validation metrics per epoch).
+    details : dict
+        Run details reported by :meth:`run_details` and saved in ``details_file`` when it is set.
+    """
+
+    model_class: ClassVar[Any] = None
+    #: files that must exist in a saved directory
+    checkpoint_files: ClassVar[tuple[str, ...]] = ("config.json",)
+    #: JSON file of ``details`` written beside the model (None: not saved)
+    details_file: ClassVar[str | None] = None
+    #: count the training step's FLOPs with the model in training mode (else eval mode: no dropout)
+    flops_train_mode: ClassVar[bool] = False
+    #: count FLOPs on a CPU copy (cuDNN's fused LSTM is invisible to the counter)
+    flops_on_cpu: ClassVar[bool] = False
+
+    def __init__(self, settings: Any = None, **overrides: Any) -> None:
+        super().__init__(settings, **overrides)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.train_history: list[dict[str, Any]] = []
+        self.details: dict[str, Any] = {}
+
+    # ---- what subclasses supply -------------------------------------------------------------------
+    @abstractmethod
+    def _build(self, data: Any, seed: int) -> None:
+        """Create ``self.model`` (and ``self.tokenizer``) for ``data`` (labels already set)."""
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (special tokens included), cut to ``max_length``."""
+        s = self.settings
+        return encode_texts(self.tokenizer, texts, s.max_length, getattr(s, "truncation", "head"))
+
+    @property
+    def _pad_token_id(self) -> int:
+        return int(self.tokenizer.pad_token_id or 0)
+
+    def _pad_length(self) -> int | None:
+        """Fixed input length (``padding="max_length"``), or None for dynamic padding."""
+        fixed = getattr(self.settings, "padding", "dynamic") == "max_length"
+        return self.settings.max_length if fixed else None
+
+    def _collator(self) -> PadCollator:
+        return PadCollator(self._pad_token_id, self._pad_length())
+
+    def _features(self, texts: Sequence[str], labels: Any = None,
+                  extra: dict[str, Sequence[Any]] | None = None) -> EncodedDataset:
+        """One feature dict per document: ``input_ids``, ``labels`` (when given) and the ``extra`` keys."""
+        ids = self._encode(texts)
+        rows: list[dict[str, Any]] = [{"input_ids": t} for t in ids]
+        if labels is not None:
+            for row, y in zip(rows, labels if isinstance(labels, list)
+                              else label_features(labels, self.multi_label), strict=True):
+                row["labels"] = y
+        for key, values in (extra or {}).items():
+            if values is not None:
+                for row, value in zip(rows, values, strict=True):
+                    row[key] = value
+        return EncodedDataset(rows)
+
+    def _train_dataset(self, data: Any, seed: int) -> Any:
+        return self._features(data.train.texts, data.train.labels)
+
+    def _eval_dataset(self, data: Any) -> Any:
+        if data.validation is None or not len(data.validation):
+            return None
+        return self._features(data.validation.texts, data.validation.labels)
+
+    def _compute_metrics(self, eval_ds: Any, data: Any) -> Any:
+        return make_compute_metrics(self.label_names, self.multi_label) if eval_ds is not None else None
+
+    def _training_args(self, workdir: Path, seed: int, **overrides: Any) -> Any:
+        """``TrainingArguments`` from the settings (one place for options every torch method shares)."""
+        s = self.settings
+        kwargs: dict[str, Any] = dict(
+            seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
+            learning_rate=s.learning_rate, weight_decay=getattr(s, "weight_decay", 0.0),
+            warmup_ratio=getattr(s, "warmup_ratio", 0.0), select_best=s.select_best,
+            show_progress=s.show_progress,
+        )
+        kwargs.update(overrides)
+        return make_training_args(workdir, **kwargs)
+
+    def _train(self, data: Any, train_ds: Any, eval_ds: Any, workdir: Path, seed: int, meter: Any) -> Any:
+        """One Trainer run; returns the trainer. Override for several stages or a custom optimiser."""
+        args = self._training_args(workdir, seed, evaluate_each_epoch=eval_ds is not None)
+        return self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data))
+
+    def _run_trainer(self, train_ds: Any, eval_ds: Any, args: Any, meter: Any, compute_metrics: Any = None,
+                     callbacks: Sequence[Any] = (), optimizers: tuple[Any, Any] = (None, None)) -> Any:
+        trainer = train_with_trainer(self.model, train_ds, eval_ds, self._collator(), args, meter,
+                                     compute_metrics=compute_metrics, callbacks=callbacks,
+                                     optimizers=optimizers)
+        self.model = trainer.model
+        self.train_history += list(trainer.state.log_history)
+        return trainer
+
+    def _after_training(self, data: Any, seed: int, trainer: Any) -> None:
+        """Work after training (calibration, topic quality...); the model is in eval mode."""
+
+    # ---- training ---------------------------------------------------------------------------------
+    def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None) -> TorchMethod:
+        """Train on ``data.train`` (epoch chosen by validation macro-F1 where the method selects); returns
+        ``self``. Checkpoints go to ``output_dir/checkpoints`` (kept, so a run resumes) or to a temporary
+        directory removed afterwards by rank 0."""
+        from transformers import set_seed
+
+        set_seed(seed)
+        self.label_names, self.multi_label = data.label_names, data.multi_label
+        self.train_history, self.details = [], {}
+        self._build(data, seed)
+        train_ds = self._train_dataset(data, seed)
+        eval_ds = self._eval_dataset(data)
+        workdir = (Path(output_dir) / "checkpoints" if output_dir
+                   else Path(tempfile.mkdtemp(prefix=f"frugaltext-{self.name}-")))
+        trainer = self._train(data, train_ds, eval_ds, workdir, seed, meter)
+        self.model.eval()
+        if output_dir is None and is_main_process():
+            shutil.rmtree(workdir, ignore_errors=True)
+        self._after_training(data, seed, trainer)
+        return self
+
+    # ---- inference --------------------------------------------------------------------------------
+    def _require_model(self) -> None:
+        if self.model is None or self.tokenizer is None:
+            raise ModelLoadError(f"{self.name}: the model is not trained or loaded; call fit() or load() "
+                                 "first")
+
+    def _inference_batches(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """Document indices of each inference batch (by similar length, to cut padding)."""
+        return length_sorted_batches(lengths, batch_size)
+
+    def _logits(self, token_ids: Sequence[Sequence[int]], batch_size: int,
+                extra: dict[str, Any] | None = None) -> np.ndarray:
+        return batched_logits(self.model, token_ids, batch_size, self._pad_token_id, extra=extra,
+                              batches=self._inference_batches([len(t) for t in token_ids], batch_size))
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Raw logits, shape ``(n_docs, num_labels)`` float32 (distillation teachers use these)."""
+        self._require_model()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+        return self._logits(self._encode(texts), batch_size)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Softmax (single-label) or sigmoid (multi-label) probabilities, shape ``(n_docs, num_labels)``."""
+        return logits_to_proba(self.predict_logits(texts, batch_size), self.multi_label)
+
+    # ---- cost -------------------------------------------------------------------------------------
+    def n_params(self) -> int:
+        """All parameters of the model."""
+        from frugaltext.cost.flops import n_parameters
+
+        self._require_model()
+        return n_parameters(self.model)
+
+    def _flops_inputs(self, texts: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(document index, one-row model inputs)`` for each piece of each document: the document at its
+        own length, or at the fixed length with ``padding="max_length"``."""
+        pad_to = self._pad_length()
+        for i, ids in enumerate(self._encode(texts)):
+            if pad_to is not None:
+                ids = ids + [self._pad_token_id] * (pad_to - len(ids))
+            yield i, {"input_ids": torch.tensor([ids]),
+                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+
+    def _train_step_inputs(self) -> dict[str, torch.Tensor]:
+        """Extra inputs of a one-document training step (labels; a teacher's logits for students)."""
+        k = len(self.label_names)
+        return {"labels": torch.zeros(1, k) if self.multi_label else torch.zeros(1, dtype=torch.long)}
+
+    def flops_per_document(self, texts: Sequence[str]) -> dict[str, float | None]:
+        """Mean FLOPs per document of one forward pass and of one training step (forward + backward; the
+        optimiser update is not counted), each document alone (:func:`frugaltext.cost.flops.count_flops`,
+        attention included); a document read in pieces sums its pieces."""
+        from frugaltext.cost.flops import count_flops
+
+        self._require_model()
+        texts = list(texts)
+        model = self.model
+        if self.flops_on_cpu and next(model.parameters()).device.type != "cpu":
+            model = copy.deepcopy(model).cpu()
+        forward, train = np.zeros(len(texts)), np.zeros(len(texts))
+        step = self._train_step_inputs()
+        try:
+            for doc, inputs in self._flops_inputs(texts):
+                model.eval()
+                forward[doc] += count_flops(model, inputs)
+                model.train(self.flops_train_mode)
+                train[doc] += count_flops(model, {**inputs, **step}, train_step=True)
+        finally:
+            model.eval()
+        return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
+
+    def run_details(self) -> dict[str, Any]:
+        """The run details collected by ``fit`` (see the subclass)."""
+        return dict(self.details)
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def _save_model(self, directory: Path) -> None:
+        save_checkpoint(self.model, self.tokenizer, directory)
+
+    def _load_model(self, directory: Path) -> None:
+        self.model, self.tokenizer = load_checkpoint(directory, self.model_class, self.name,
+                                                     self.checkpoint_files)
+
+    def _save(self, directory: Path) -> None:
+        self._require_model()
+        if not is_main_process():
+            return
+        self._save_model(directory)
+        if self.details_file:
+            atomic_write_text(directory / self.details_file, json.dumps(self.details, indent=2, default=str))
+
+    def _load(self, directory: Path) -> None:
+        self._load_model(directory)
+        self.model.eval()
+        path = directory / self.details_file if self.details_file else None
+        self.details = json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else {}
