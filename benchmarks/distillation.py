@@ -269,7 +269,7 @@ def markdown_table(result: Mapping[str, Any]) -> str:
 # ==================================================================================================
 def write_result(output: Path, result: dict[str, Any]) -> None:
     """Write the JSON (atomically) and the markdown table ``<stem>.md`` next to it."""
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
 
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output, json.dumps(result, indent=2, default=float))

@@ -262,7 +262,7 @@ def train_or_load(args: argparse.Namespace, data: Any, model_dir: Path) -> tuple
         "n_train_docs": len(data.train),
         "n_validation_docs": len(data.validation),
     }
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
 
     atomic_write_text(model_dir / "benchmark_training.json", json.dumps(info, indent=2))
     import shutil
@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from frugaltext.data import load_data
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
     from frugaltext.models.early_exit import calibrate, collect_exit_logits, early_exit_curve
     from frugaltext.reports.early_exit import plot_early_exit_curve, plot_exit_histogram
 

@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from frugaltext.experiment.config import resolve_config
     from frugaltext.experiment.results import read_results
     from frugaltext.experiment.runner import run_compare
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
 
     slug = dataset_slug(args.data)
     run_dir = Path(args.run_dir or f"runs/table3-{slug}")

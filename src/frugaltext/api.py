@@ -155,7 +155,8 @@ def train(
         From the data loader.
     """
     from frugaltext.cost.meter import CostMeter, CostSettings
-    from frugaltext.methods.base import atomic_write_text, get_method_class, probabilities_to_predictions
+    from frugaltext.fileio import atomic_write_text
+    from frugaltext.methods.base import get_method_class, probabilities_to_predictions
     from frugaltext.metrics import classification_metrics
 
     cls = get_method_class(method)
@@ -267,7 +268,8 @@ def evaluate(
     ConfigError
         If ``split`` is not one of the three names or the data has no such split.
     """
-    from frugaltext.methods.base import atomic_write_text, load_model, probabilities_to_predictions
+    from frugaltext.fileio import atomic_write_text
+    from frugaltext.methods.base import load_model, probabilities_to_predictions
     from frugaltext.metrics import classification_metrics
 
     if split not in ("train", "validation", "test"):
@@ -460,7 +462,8 @@ def predict(
         Neither or both of ``texts`` and ``input``; an output file that is not ``.jsonl`` or ``.csv``.
     ModelLoadError, DataNotFoundError, DataFormatError
     """
-    from frugaltext.methods.base import atomic_write_text, load_model
+    from frugaltext.fileio import atomic_write_text
+    from frugaltext.methods.base import load_model
 
     if (texts is None) == (input is None):
         raise ConfigError("predict: give either texts or an input file (not both)")

@@ -240,12 +240,6 @@ def test_bad_inputs_of_evaluate_and_predict(tmp_path):
     assert result.exit_code == 1 and "must end in .jsonl or .csv" in result.stderr
 
 
-def test_topics_without_the_nvdm_module_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "frugaltext.models.nvdm", None)  # import fails as if absent
-    result = _invoke("topics", "--data", _toy_dir(tmp_path), "--n-topics", "3", "--output", tmp_path / "t")
-    assert result.exit_code == 1 and "frugaltext.models.nvdm" in result.stderr
-
-
 def test_topics_passes_data_and_settings_to_train_topics(tmp_path, monkeypatch):
     import types
 
@@ -262,7 +256,7 @@ def test_topics_passes_data_and_settings_to_train_topics(tmp_path, monkeypatch):
         )
 
     monkeypatch.setitem(
-        sys.modules, "frugaltext.models.nvdm", types.SimpleNamespace(train_topics=train_topics)
+        sys.modules, "frugaltext.topics.job", types.SimpleNamespace(train_topics=train_topics)
     )
     result = _invoke(
         "topics",

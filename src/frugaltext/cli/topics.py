@@ -41,15 +41,9 @@ def topics(
 
     with guard():
         settings = extra_options(ctx, typed=True)
-        try:
-            from frugaltext.models.nvdm import train_topics
-        except ModuleNotFoundError as err:
-            if err.name != "frugaltext.models.nvdm":
-                raise
-            raise ConfigError(
-                "the NVDM topic model (frugaltext.models.nvdm) is not part of this installation"
-            ) from err
         import inspect
+
+        from frugaltext.topics.job import train_topics
 
         params = inspect.signature(train_topics).parameters
         accepted = set(params) - {"data", "n_topics", "output_dir", "log"}

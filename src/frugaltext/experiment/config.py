@@ -487,33 +487,6 @@ def resolve_config(
     return CompareConfig(**merged)
 
 
-def _coerce_setting(value: Any, default: Any, where: str) -> Any:
-    """Turn a CLI string into a typed value for a settings field whose default is ``default``.
-
-    ``where`` names the setting in errors (``method 'bert': setting 'epochs'``). Raises :class:`ConfigError`
-    for a bool given to a numeric setting (YAML ``true`` is not the number 1) and for NaN or infinity
-    (``nan``, ``inf``, YAML ``.nan``/``.inf``) in any setting.
-    """
-    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-    if numeric and isinstance(value, bool):
-        raise ConfigError(f"{where} must be a number, got {value!r}; write a number, not true/false")
-    _check_finite(value, where)
-    if numeric and isinstance(value, str):
-        _check_finite(_float_or_none(value), where, shown=value)
-    if not isinstance(value, str) or isinstance(default, str):
-        return value
-    if default is None:
-        import yaml
-
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-        _check_finite(parsed, where, shown=value)
-        return parsed if parsed is None or isinstance(parsed, (int, float, bool)) else value
-    return value
-
-
 def _float_or_none(text: str) -> float | None:
     try:
         return float(text.strip())
@@ -558,24 +531,25 @@ def _check_variant_name(name: str) -> None:
 
 
 def _check_method_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    from frugaltext.methods.base import available_methods, get_method_class, replace_settings
+    from frugaltext.methods.base import (
+        available_methods,
+        get_method_class,
+        replace_settings,
+        resolve_method_name,
+    )
 
     out: dict[str, dict[str, Any]] = {}
     for method, fields in settings.items():
         _check_variant_name(method)
-        if base_method(method) not in available_methods():
+        if resolve_method_name(base_method(method)) not in available_methods():
             raise ConfigError(
                 f"settings for unknown method {method!r}; available methods: {', '.join(available_methods())}"
             )
         cls = get_method_class(base_method(method))
-        defaults = cls.Settings()
-        typed = {}
-        for key, value in fields.items():
-            key = key.replace("-", "_")
-            default = getattr(defaults, key, None)
-            typed[key] = _coerce_setting(value, default, f"method {method!r}: setting {key!r}")
-        checked = replace_settings(defaults, typed, where=f"method {method!r}")  # unknown keys raise here
-        out[method] = {k: _plain(getattr(checked, k)) for k in typed}
+        raw = {key.replace("-", "_"): value for key, value in fields.items()}
+        # one validator for CLI, YAML and API (frugaltext.settings): types, ranges, finite numbers, choices
+        checked = replace_settings(cls.Settings(), raw, where=f"method {method!r}")
+        out[method] = {k: _plain(getattr(checked, k)) for k in raw}
     return out
 
 
@@ -583,13 +557,8 @@ def _check_cost_settings(cost: Mapping[str, Any]) -> dict[str, Any]:
     from frugaltext.cost.meter import CostSettings
     from frugaltext.methods.base import replace_settings
 
+    typed = {k.replace("-", "_"): v for k, v in cost.items()}
     defaults = CostSettings()
-    typed = {
-        k.replace("-", "_"): _coerce_setting(
-            v, getattr(defaults, k.replace("-", "_"), None), f"cost settings: setting {k.replace('-', '_')!r}"
-        )
-        for k, v in cost.items()
-    }
     checked = replace_settings(defaults, typed, where="cost settings")
     return {k: _plain(getattr(checked, k)) for k in typed}
 
@@ -647,7 +616,7 @@ def write_config(config: CompareConfig, path: Path) -> None:
     back to ``frugaltext compare --config``."""
     import yaml
 
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
 
     header = (
         "# Resolved frugaltext compare configuration (preset < config file < command line).\n"

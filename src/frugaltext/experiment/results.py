@@ -95,7 +95,7 @@ def write_results(rows: Sequence[Mapping[str, Any]], output_dir: str | os.PathLi
     ``results.json`` keeps every field. ``results.csv`` is flat: nested dicts become ``a.b`` columns, lists
     JSON text, and ``per_class`` is left out. Returns the two paths.
     """
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
 
     output_dir = Path(output_dir)
     json_path, csv_path = output_dir / RESULTS_JSON, output_dir / RESULTS_CSV

@@ -2,6 +2,7 @@
 share :class:`frugaltext.methods.torch_method.TorchMethod` (not imported here: it loads torch)."""
 
 from frugaltext.methods.base import (
+    BUILTIN_METHOD_MODULES,
     METHOD_ALIASES,
     Method,
     available_methods,
@@ -9,16 +10,6 @@ from frugaltext.methods.base import (
     load_model,
     register,
     resolve_method_name,
-)
-
-#: Modules imported to fill the registry. Each module registers its classes with ``@register``.
-BUILTIN_METHOD_MODULES = (
-    "frugaltext.methods.tfidf",
-    "frugaltext.methods.bert",
-    "frugaltext.methods.topicbert",
-    "frugaltext.methods.baselines",
-    "frugaltext.methods.early_exit",
-    "frugaltext.methods.distill",
 )
 
 __all__ = [

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from frugaltext.errors import ConfigError, ModelLoadError
+from frugaltext.fileio import atomic_write_text  # noqa: F401  (re-exported for old imports)
 from frugaltext.settings import coerce_value, replace_settings
 from frugaltext.training.teacher_cache import METHOD_FILE  # the saved-model metadata file
 
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
     from frugaltext.cost.meter import CostMeter
     from frugaltext.data.dataset import TextClassificationData
 
+#: Modules imported to fill the registry. Each module registers its classes with ``@register``.
+BUILTIN_METHOD_MODULES = (
+    "frugaltext.methods.tfidf",
+    "frugaltext.methods.bert",
+    "frugaltext.methods.topicbert",
+    "frugaltext.methods.baselines",
+    "frugaltext.methods.early_exit",
+    "frugaltext.methods.distill",
+)
 _REGISTRY: dict[str, type[Method]] = {}
 #: Old method names still accepted (old results rows, saved models, ``--methods``): old name -> new name.
 METHOD_ALIASES: dict[str, str] = {
@@ -74,8 +84,6 @@ def get_method_class(name: str) -> type[Method]:
 
 def _import_builtin_methods() -> None:
     import importlib
-
-    from frugaltext.methods import BUILTIN_METHOD_MODULES
 
     for module in BUILTIN_METHOD_MODULES:
         importlib.import_module(module)
@@ -247,5 +255,3 @@ def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold
         return (proba >= threshold).astype(np.int64)
     return proba.argmax(axis=1).astype(np.int64)
 
-
-from frugaltext.fileio import atomic_write_text  # noqa: E402, F401

@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from frugaltext.errors import ConfigError, ModelLoadError
-from frugaltext.methods.base import Method, atomic_write_text, register
+from frugaltext.fileio import atomic_write_text
+from frugaltext.methods.base import Method, register
 from frugaltext.methods.distill import StudentMethod, StudentSettings
 from frugaltext.methods.topicbert import NVDMSettings
 from frugaltext.models.encoders import resolve_encoder_path

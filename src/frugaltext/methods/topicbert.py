@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from frugaltext.errors import DataFormatError, ModelLoadError
-from frugaltext.methods.base import Method, atomic_write_text, register
+from frugaltext.fileio import atomic_write_text
+from frugaltext.methods.base import Method, register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.encoders import parse_encoder_layers, resolve_encoder_path
 from frugaltext.settings import ValidatedSettings, setting

@@ -26,7 +26,8 @@ import torch
 
 from frugaltext.data.collate import EncodedDataset, PadCollator, encode_texts, length_sorted_batches
 from frugaltext.errors import ModelLoadError
-from frugaltext.methods.base import Method, atomic_write_text
+from frugaltext.fileio import atomic_write_text
+from frugaltext.methods.base import Method
 from frugaltext.training.hf import (
     batched_logits,
     is_main_process,

@@ -80,7 +80,7 @@ def build_reports(
     DataFormatError
         If it is not a JSON list of rows, it is empty, or a row lacks ``method``/``seed``.
     """
-    from frugaltext.methods.base import atomic_write_text
+    from frugaltext.fileio import atomic_write_text
     from frugaltext.reports.table import build_table, render_markdown
     from frugaltext.reports.topics import render_topic_section
 

@@ -57,6 +57,7 @@ from frugaltext.models.early_exit.config import (
     validate_exit_settings,
 )
 from frugaltext.models.early_exit.exits import (
+    ExitRule,
     ExitSettings,
     ExitTracker,
     _layer_loss,
@@ -91,6 +92,7 @@ __all__ = [
     "EarlyExitForSequenceClassification",
     "EarlyExitOutput",
     "ExitClassifier",
+    "ExitRule",
     "ExitSettings",
     "ExitTracker",
     "calibrate",

@@ -53,7 +53,7 @@ def predicted_labels(logits: torch.Tensor, multi_label: bool = False) -> torch.T
 
 
 @dataclass(frozen=True)
-class ExitSettings:
+class ExitRule:
     """A resolved exit rule for one call: the rule and both thresholds (config values unless overridden)."""
 
     rule: str
@@ -75,6 +75,10 @@ class ExitSettings:
         return self.rule
 
 
+
+#: The old name of :class:`ExitRule` (kept so that existing imports keep working).
+ExitSettings = ExitRule
+
 class ExitTracker:
     """Per-row state of an exit rule over successive layers (rows may be dropped between layers).
 
@@ -91,7 +95,7 @@ class ExitTracker:
     multi-label tasks the "prediction" is the whole 0/1 label set. The last layer always exits.
     """
 
-    def __init__(self, settings: ExitSettings, multi_label: bool) -> None:
+    def __init__(self, settings: ExitRule, multi_label: bool) -> None:
         self.settings = settings
         self.multi_label = multi_label
         self.previous: torch.Tensor | None = None
@@ -129,7 +133,7 @@ class ExitTracker:
 
 
 def simulate_exits(
-    all_logits: torch.Tensor, settings: ExitSettings, multi_label: bool = False
+    all_logits: torch.Tensor, settings: ExitRule, multi_label: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply an exit rule offline to the logits of every exit.
 
@@ -140,7 +144,7 @@ def simulate_exits(
     ----------
     all_logits : Tensor of shape (L, n_docs, num_labels)
         Logits of exit 1..L for every document.
-    settings : ExitSettings
+    settings : ExitRule
 
     Returns
     -------

@@ -32,7 +32,7 @@ from frugaltext.models.early_exit.config import (
     validate_exit_settings,
 )
 from frugaltext.models.early_exit.exits import (
-    ExitSettings,
+    ExitRule,
     ExitTracker,
     _layer_loss,
     joint_exit_loss,
@@ -303,7 +303,7 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
         exit_rule: str | None = None,
         entropy_threshold: float | None = None,
         patience: int | None = None,
-    ) -> ExitSettings:
+    ) -> ExitRule:
         """Return the config's exit rule and thresholds with any per-call overrides, validated.
 
         Raises
@@ -319,7 +319,7 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
         validate_exit_settings(
             rule, s, t, self.num_layers, where="EarlyExitForSequenceClassification.forward"
         )
-        return ExitSettings(
+        return ExitRule(
             rule=rule, entropy_threshold=float(s), patience=int(t), num_layers=self.num_layers
         )
 
