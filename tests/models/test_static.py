@@ -52,7 +52,9 @@ def make(multi: bool = False, **kwargs) -> StaticForSequenceClassification:
 def test_frozen_pooling_is_model2vecs_encode_and_unknown_words_are_dropped():
     static = tiny_static_model()
     model = StaticForSequenceClassification.from_static_model(static, num_labels=K).eval()
-    batch = model.get_tokenizer()(TEXTS)
+    tokenizer = model.get_tokenizer()
+    assert tokenizer.encode_batch(TEXTS) == static.tokenize(TEXTS)
+    batch = tokenizer(TEXTS)
     assert batch["input_ids"].shape[0] == len(TEXTS)
     assert batch["attention_mask"][2].sum() == 0 and batch["attention_mask"][4].sum() == 0  # no known token
     assert batch["attention_mask"][3].sum() == 5  # "qwerty" ([UNK]) dropped, as model2vec does
@@ -78,6 +80,7 @@ def test_padding_and_batch_composition_never_change_a_documents_logits():
 def test_truncation_keeps_the_first_max_length_tokens():
     tokenizer = StaticTokenizer(tiny_static_model().tokenizer, max_length=2)
     assert tokenizer.encode_batch(["oil crude barrel prices"]) == tokenizer.encode_batch(["oil crude"])
+    assert tokenizer.encode_batch([]) == [] and tokenizer([])["input_ids"].shape == (0, 1)
     with pytest.raises(ConfigError, match="max_length"):
         StaticTokenizer(tiny_static_model().tokenizer, max_length=0)
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -391,6 +392,27 @@ class StaticTokenizer:
         raise ModelLoadError(f"{path}: no tokenizer.json here or in {STATIC_SUBFOLDER}/; pass a model2vec "
                              "folder or a saved static classifier")
 
+    def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of all texts, concatenated, and each text's length (the fast path of ``__call__``).
+
+        Returns
+        -------
+        ids : ndarray of shape (total_tokens,), int64
+        lengths : ndarray of shape (n_texts,), int64
+            Tokens per text, each at most ``max_length`` (0 for a text without known tokens).
+        """
+        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64,
+                          count=int(lengths.sum()))
+        if self.unk_token_id is not None:
+            keep = ids != self.unk_token_id
+            if not keep.all():
+                rows = np.repeat(np.arange(len(lengths)), lengths)
+                lengths = np.bincount(rows[keep], minlength=len(lengths)).astype(np.int64)
+                ids = ids[keep]
+        return ids, lengths
+
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (at most ``max_length``; may be empty).
 
@@ -398,11 +420,8 @@ class StaticTokenizer:
         -------
         list of list of int, one per text.
         """
-        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        unk = self.unk_token_id
-        if unk is None:
-            return [e.ids for e in encodings]
-        return [[i for i in e.ids if i != unk] for e in encodings]
+        ids, lengths = self.encode_flat(texts)
+        return [row.tolist() for row in np.split(ids, np.cumsum(lengths)[:-1])] if len(lengths) else []
 
     def __call__(self, texts: Sequence[str] | str, return_tensors: str = "pt") -> dict[str, torch.Tensor]:
         """Tokenise and right-pad a batch.
@@ -423,15 +442,13 @@ class StaticTokenizer:
                               f"{return_tensors!r}")
         if isinstance(texts, str):
             texts = [texts]
-        ids = self.encode_batch(texts)
-        width = max(1, max((len(row) for row in ids), default=0))
-        input_ids = torch.full((len(ids), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, tokens in enumerate(ids):
-            if tokens:
-                input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-                attention_mask[row, : len(tokens)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        ids, lengths = self.encode_flat(texts)
+        width = max(1, int(lengths.max()) if len(lengths) else 0)
+        mask = np.arange(width)[None, :] < lengths[:, None]  # padding built in numpy: ~10 us per batch
+        input_ids = np.full((len(lengths), width), self.pad_token_id, dtype=np.int64)
+        input_ids[mask] = ids
+        return {"input_ids": torch.from_numpy(input_ids),
+                "attention_mask": torch.from_numpy(mask.astype(np.int64))}
 
     def __len__(self) -> int:
         return self.vocab_size
