@@ -40,16 +40,24 @@ def test_split_sentences_with_the_rule_based_sentencizer():
         split_sentences(texts, max_sentences=0)
 
 
-def test_encode_hierarchical_truncates_and_never_gives_an_empty_document():
+def test_encode_hierarchical_splits_or_truncates_and_never_gives_an_empty_document():
     vocab = WordVocabulary.build(["oil prices rose", "wheat fell", "the bank said"])
-    docs = encode_hierarchical(vocab, ["Oil prices rose. ... Wheat fell! The bank said so.", "", "!!!"],
-                               max_sentences=2, max_words=2)
-    oil, prices, wheat, fell = (vocab.index[w] for w in ("oil", "prices", "wheat", "fell"))
+    oil, prices, rose, wheat, fell = (vocab.index[w] for w in ("oil", "prices", "rose", "wheat", "fell"))
+    texts = ["Oil prices rose. ... Wheat fell! The bank said so.", "", "!!!"]
+    docs = encode_hierarchical(vocab, texts, max_sentences=2, max_words=2, long_sentences="truncate")
     assert docs[0] == [[oil, prices], [wheat, fell]]  # the punctuation-only sentence is skipped
     assert docs[1] == [[vocab.unk_token_id]] and docs[2] == [[vocab.unk_token_id]]
+    # split (default): a long sentence becomes pieces of max_words words
+    assert encode_hierarchical(vocab, texts[:1], max_sentences=3, max_words=2) == [[[oil, prices], [rose],
+                                                                                   [wheat, fell]]]
+    # a text without punctuation (as the packaged Reuters-8) is one sentence, cut into pseudo-sentences
+    assert encode_hierarchical(vocab, ["oil prices rose wheat fell"], max_words=2) == [[[oil, prices],
+                                                                                      [rose, wheat], [fell]]]
     batch = pad_hierarchical(docs)
     assert batch["input_ids"].shape == (3, 2, 2)
     assert batch["attention_mask"].sum(dim=(1, 2)).tolist() == [4, 1, 1]
+    with pytest.raises(ConfigError, match="long_sentences"):
+        encode_hierarchical(vocab, texts, long_sentences="drop")
 
 
 @pytest.mark.parametrize("multi", [False, True])

@@ -31,7 +31,10 @@ transfer set's part-of-speech tags), is deterministic and fast (punctuation rule
 abbreviations ("U.S.") can split a sentence too early; for HAN that costs little (Yang et al. split with
 Stanford CoreNLP; hedwig with its own regex on newlines and full stops). :func:`encode_hierarchical` turns
 texts into nested word ids with :class:`frugaltext.models.students.WordVocabulary`, and
-:func:`pad_hierarchical` pads them into the model's tensors.
+:func:`pad_hierarchical` pads them into the model's tensors. The packaged Reuters-8 has no punctuation, so
+each of its documents is one "sentence"; :func:`encode_hierarchical` then cuts it into pseudo-sentences of
+``max_words`` words (``long_sentences="split"``), which keeps the hierarchy (and the whole document up to
+``max_sentences x max_words`` words) instead of truncating it to one sentence.
 
 FLOPs
 -----
@@ -124,20 +127,27 @@ def split_sentences(texts: Sequence[str], max_sentences: int | None = None, nlp:
 
 
 def encode_hierarchical(vocabulary: WordVocabulary, texts: Sequence[str], max_sentences: int = 32,
-                        max_words: int = 64, nlp: Any = None) -> list[list[list[int]]]:
+                        max_words: int = 64, long_sentences: str = "split",
+                        nlp: Any = None) -> list[list[list[int]]]:
     """Word ids per sentence per text: :func:`split_sentences`, then :meth:`WordVocabulary.tokenize`.
 
-    Sentences without any word token (punctuation only) are dropped before truncation; a text without any
-    word gives one sentence ``[[UNK]]``, as :meth:`WordVocabulary.encode` does.
+    Sentences without any word token (punctuation only) are dropped; a text without any word gives one
+    sentence ``[[UNK]]``, as :meth:`WordVocabulary.encode` does. A sentence longer than ``max_words`` is cut
+    into consecutive pieces of ``max_words`` words (``long_sentences="split"``, the default) or truncated
+    (``"truncate"``). Splitting matters for corpora stored without punctuation, such as the packaged
+    Reuters-8 (lower-cased, punctuation removed): the sentencizer sees each document as ONE sentence, and
+    truncation would keep only its first ``max_words`` words, while splitting keeps up to ``max_sentences x
+    max_words`` words as fixed-length pseudo-sentences.
 
     Parameters
     ----------
     vocabulary : WordVocabulary
     texts : sequence of str
     max_sentences : int >= 1, default 32
-        Sentences kept per text (the first ones).
+        Sentences (after splitting long ones) kept per text, the first ones.
     max_words : int >= 1, default 64
-        Words kept per sentence (the first ones).
+        Words per sentence.
+    long_sentences : {"split", "truncate"}, default "split"
     nlp : spacy.Language, optional
         As in :func:`split_sentences`.
 
@@ -148,22 +158,26 @@ def encode_hierarchical(vocabulary: WordVocabulary, texts: Sequence[str], max_se
     Raises
     ------
     ConfigError
-        If ``max_sentences`` or ``max_words`` < 1.
+        If ``max_sentences`` or ``max_words`` < 1, or ``long_sentences`` is unknown.
     """
     for name, value in (("max_sentences", max_sentences), ("max_words", max_words)):
         if isinstance(value, bool) or int(value) < 1:
             raise ConfigError(f"encode_hierarchical: {name} must be an integer >= 1, got {value!r}")
+    if long_sentences not in ("split", "truncate"):
+        raise ConfigError(f"encode_hierarchical: long_sentences must be 'split' or 'truncate', got "
+                          f"{long_sentences!r}")
+    max_sentences, max_words = int(max_sentences), int(max_words)
     unk = vocabulary.unk_token_id
     docs: list[list[list[int]]] = []
     for sentences in split_sentences(texts, nlp=nlp):
-        doc = []
+        doc: list[list[int]] = []
         for sentence in sentences:
-            words = vocabulary.tokenize(sentence)[: int(max_words)]
-            if words:
-                doc.append([vocabulary.index.get(w, unk) for w in words])
-            if len(doc) == int(max_sentences):
+            ids = [vocabulary.index.get(w, unk) for w in vocabulary.tokenize(sentence)]
+            stop = len(ids) if long_sentences == "split" else min(len(ids), max_words)
+            doc.extend(ids[i:i + max_words] for i in range(0, stop, max_words))
+            if len(doc) >= max_sentences:
                 break
-        docs.append(doc or [[unk]])
+        docs.append(doc[:max_sentences] or [[unk]])
     return docs
 
 
