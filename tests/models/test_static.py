@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from model2vec import StaticModel
 from safetensors import safe_open
+from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.normalizers import Lowercase
@@ -151,6 +153,26 @@ def test_save_load_round_trip_in_model2vec_format(tmp_path):
     torch.testing.assert_close(static_vectors(static), model.embeddings.weight.detach())
     np.testing.assert_allclose(static.encode(TEXTS), model.pool(**batch).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_trainer_checkpoints_keep_the_vectors_so_the_best_one_restores_them(tmp_path):
+    model = make()
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    model.save_pretrained(tmp_path, state_dict=model.state_dict())  # as Trainer._save does
+    assert not (tmp_path / STATIC_SUBFOLDER).exists()
+    with torch.no_grad():  # later epochs change the vectors
+        model.embeddings.weight.add_(1.0)
+    model.load_state_dict(load_file(tmp_path / "model.safetensors"), False)  # as Trainer._load_best_model
+    torch.testing.assert_close(model.embeddings.weight, best["embeddings.weight"])
+    loaded = StaticForSequenceClassification.from_pretrained(tmp_path)
+    torch.testing.assert_close(loaded.embeddings.weight, best["embeddings.weight"])
+
+
+def test_loading_without_the_vectors_fails_clearly(tmp_path):
+    make().save_pretrained(tmp_path)
+    shutil.rmtree(tmp_path / STATIC_SUBFOLDER)
+    with pytest.raises(ModelLoadError, match="token vectors are missing"):
+        StaticForSequenceClassification.from_pretrained(tmp_path)
 
 
 def test_a_model_without_tokenizer_saves_its_vectors_like_any_transformers_model(tmp_path):

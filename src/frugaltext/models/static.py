@@ -42,8 +42,9 @@ the (possibly fine-tuned) token vectors with their tokenizer in model2vec's own 
 ``dir/static_embeddings`` (float32, no vocabulary quantisation), so both
 ``AutoModelForSequenceClassification.from_pretrained(dir)`` (after importing this module) and
 ``model2vec.StaticModel.from_pretrained(dir / "static_embeddings")`` load it; the vectors are stored once. A
-model without an attached tokenizer (built from a bare config) saves its vectors in ``model.safetensors``
-like any transformers model.
+model without an attached tokenizer (built from a bare config), and the ``Trainer``'s checkpoints (which
+pass an explicit ``state_dict``, and are restored with ``load_state_dict`` from ``model.safetensors`` alone),
+keep the vectors in ``model.safetensors`` like any transformers model.
 
 FLOPs per document
 ------------------
@@ -657,16 +658,19 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
 
     # ---- persistence ----------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Write the head (``config.json``, ``model.safetensors``) and, when a tokenizer is attached, the
-        token vectors in model2vec's format under ``static_embeddings/`` (else the vectors go into
-        ``model.safetensors``). Arguments as ``PreTrainedModel.save_pretrained``."""
-        if self.tokenizer is None:
+        """Write the model; arguments as ``PreTrainedModel.save_pretrained``.
+
+        With a tokenizer attached and no explicit ``state_dict``: the head in ``config.json`` +
+        ``model.safetensors`` and the token vectors with their tokenizer in model2vec's format under
+        ``static_embeddings/`` (stored once). Otherwise (no tokenizer, or a ``state_dict`` passed, as the
+        ``Trainer`` does for its checkpoints) the standard transformers format with every weight in
+        ``model.safetensors``: the Trainer restores its best checkpoint with ``load_state_dict`` from that
+        file alone, so a checkpoint without the vectors would silently keep the last epoch's vectors.
+        """
+        if self.tokenizer is None or kwargs.get("state_dict") is not None:
             super().save_pretrained(save_directory, *args, **kwargs)
             return
-        state_dict = kwargs.pop("state_dict", None)
-        if state_dict is None:
-            state_dict = self.state_dict()
-        state_dict = {k: v for k, v in state_dict.items() if k != "embeddings.weight"}
+        state_dict = {k: v for k, v in self.state_dict().items() if k != "embeddings.weight"}
         super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
         self.to_static_model().save_pretrained(Path(save_directory) / STATIC_SUBFOLDER)
 
@@ -678,10 +682,20 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         Raises
         ------
         ModelLoadError
-            If ``static_embeddings/`` holds a table of another shape than the config's.
+            If the token vectors are neither in ``static_embeddings/`` nor in ``model.safetensors``, or
+            ``static_embeddings/`` holds a table of another shape than the config's.
         """
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         folder = Path(pretrained_model_name_or_path) / STATIC_SUBFOLDER
+        weights = Path(pretrained_model_name_or_path) / "model.safetensors"
+        if not folder.is_dir() and weights.is_file():
+            from safetensors import safe_open
+
+            with safe_open(str(weights), framework="pt") as handle:
+                if "embeddings.weight" not in handle.keys():
+                    raise ModelLoadError(f"{pretrained_model_name_or_path}: the token vectors are missing "
+                                         f"(no {STATIC_SUBFOLDER}/ folder and no embeddings.weight in "
+                                         "model.safetensors); copy the whole saved model directory")
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         if folder.is_dir():
             from model2vec import StaticModel
 
