@@ -361,11 +361,13 @@ class StaticTokenizer:
         self.max_length = int(max_length)
         self.tokenizer.enable_truncation(self.max_length)
         vocab = self.tokenizer.get_vocab()
-        unk = None
-        model = json.loads(self.tokenizer.to_str()).get("model", {})
-        if isinstance(model, dict) and model.get("unk_token") in vocab:
-            unk = vocab[model["unk_token"]]
-        self.unk_token_id: int | None = unk
+        # the unknown token as model2vec finds it: WordPiece / BPE / WordLevel name it, Unigram numbers it
+        if hasattr(self.tokenizer.model, "unk_token"):
+            name = self.tokenizer.model.unk_token
+            unk = None if name is None else self.tokenizer.token_to_id(name)
+        else:
+            unk = json.loads(self.tokenizer.to_str())["model"].get("unk_id")
+        self.unk_token_id: int | None = None if unk is None else int(unk)
         self.pad_token_id: int = int(vocab.get("[PAD]", vocab.get("<pad>", 0)))
         self.vocab_size = int(self.tokenizer.get_vocab_size())
 
