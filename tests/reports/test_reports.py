@@ -119,8 +119,8 @@ def test_missing_cost_in_one_seed_is_a_dash_not_a_partial_mean():
 def test_rich_table_transposes_for_narrow_terminals():
     table = build_table(ROWS)
     wide, narrow = render_rich(table, width=200), render_rich(table, width=80)
-    assert len(wide.columns) == 11 and wide.row_count == 4
-    assert len(narrow.columns) == 5 and narrow.row_count == 10
+    assert len(wide.columns) == 12 and wide.row_count == 4
+    assert len(narrow.columns) == 5 and narrow.row_count == 11
 
 
 def test_build_reports_writes_table_and_plots(tmp_path):
