@@ -11,7 +11,10 @@ reads ``RUN_DIR/results.json`` and decides in four steps:
    the method of highest mean macro-F1 (the best of the file). A reference asked for but absent from the
    file is an error listing the methods present: falling back silently would change what the percentage
    means; leave the reference out to ask for the best method. A method is *eligible* when its retention,
-   ``mean macro-F1 / reference's mean macro-F1 x 100`` (Table 3's Rtn), is at least ``min_retention``.
+   ``mean macro-F1 / reference's mean macro-F1 x 100`` (Table 3's Rtn), is at least ``min_retention``. The
+   reference itself keeps 100 %, so with ``min_retention <= 100`` there is always a pick unless the
+   objective was not measured; above 100 asks for a method better than the reference, which may not exist
+   (then :class:`NoCandidateError` gives the best retention reached and by which method).
 3. **Optimise.** Among the eligible methods with the objective measured, the pick is the best by the
    objective (:data:`OBJECTIVES`): ``energy``, inference energy per 1,000 documents (kWh; lower is better),
    ``latency`` (``latency_ms``; lower), ``throughput`` (``throughput_docs_per_s``; higher) or ``train-time``
@@ -74,6 +77,7 @@ __all__ = [
     "NoCandidateError",
     "Objective",
     "Selection",
+    "check_min_retention",
     "choose",
     "render_readme",
     "select",
@@ -315,18 +319,40 @@ def _version() -> str:
     return __version__
 
 
+def check_min_retention(value: Any, where: str = "select") -> float:
+    """Check a minimum retention in percent and return it as a float.
+
+    Valid: 0 (any model) or a finite number above 1; values above 100 ask for a model better than the
+    reference (possible only with an explicit reference). A value in (0, 1] is refused as a likely fraction
+    (0.99 for 99 %).
+
+    Raises
+    ------
+    ConfigError
+        For a bool, a non-number, NaN, infinity, a negative value or a value in (0, 1].
+    """
+    number = value
+    if isinstance(number, str):
+        try:
+            number = float(number.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
+            or number < 0:
+        raise ConfigError(
+            f"{where}: min_retention must be a percentage of the reference's macro-F1 (a finite number >= 0, "
+            f"e.g. 99), got {value!r}"
+        )
+    if 0 < number <= 1:
+        raise ConfigError(
+            f"{where}: min_retention is in percent, got {value!r}, which reads as a fraction; write "
+            f"{number * 100:g} for {number * 100:g} %"
+        )
+    return float(number)
+
+
 def _check_inputs(min_retention: Any, objective: Any) -> tuple[float, Objective]:
-    if isinstance(min_retention, bool) or not isinstance(min_retention, (int, float)):
-        raise ConfigError(
-            f"select: min_retention must be a number of percent (0 to 100), got {min_retention!r}"
-        )
-    value = float(min_retention)
-    if not math.isfinite(value) or not 0.0 <= value <= 100.0:
-        raise ConfigError(
-            f"select: min_retention is a share of the reference's macro-F1 in percent and must lie in "
-            f"[0, 100], got {min_retention!r} (e.g. --min-retention 99); to ask for a model better than the "
-            "reference, pick a stronger --reference"
-        )
+    value = check_min_retention(min_retention)
     if objective not in OBJECTIVES:
         raise ConfigError(
             f"select: unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)} "
@@ -356,7 +382,7 @@ def choose(
     rows : sequence of dict
         Rows of ``results.json`` (each with ``method``, ``seed``, ``macro_f1`` and the objective's field).
     min_retention : float, default 99
-        Percent of the reference's mean macro-F1 a method must keep, in [0, 100].
+        Percent of the reference's mean macro-F1 a method must keep (:func:`check_min_retention`).
     objective : {"energy", "latency", "throughput", "train-time"}, default "energy"
     reference : str, optional
         Reference method; None takes the method of highest mean macro-F1.
@@ -371,8 +397,8 @@ def choose(
     Raises
     ------
     ConfigError
-        ``min_retention`` outside [0, 100] or not a number, an unknown objective, or a reference method with
-        no rows (the message lists the methods present) or without macro-F1 in every seed.
+        A bad ``min_retention`` (:func:`check_min_retention`), an unknown objective, or a reference method
+        with no rows (the message lists the methods present) or without macro-F1 in every seed.
     NoCandidateError
         No method meets the constraint with the objective measured; the message gives the best retention
         reached and by which method.
@@ -470,7 +496,8 @@ def choose(
         )
         if meeting:
             message += (
-                f" with {goal.name} measured: {', '.join(meeting)} meet the constraint but lack "
+                f" with {goal.name} measured: {', '.join(meeting)} "
+                f"{'meets' if len(meeting) == 1 else 'meet'} the constraint but lack "
                 f"{goal.field} in some seed's row; choose another --objective"
             )
         elif best is not None:
@@ -544,7 +571,8 @@ def select(
     run_dir : path
         Output folder of ``frugaltext compare`` (holding ``results.json``), or the ``results.json`` itself.
     min_retention : float, default 99
-        Share of the reference's mean macro-F1, in percent, in [0, 100].
+        Share of the reference's mean macro-F1 to keep, in percent: 0, or above 1 (a value in (0, 1] is
+        refused as a likely fraction); above 100 asks for a model better than the reference.
     objective : {"energy", "latency", "throughput", "train-time"}, default "energy"
         ``energy``: mean inference energy per 1,000 documents (kWh, lower is better); ``latency``:
         ``latency_ms`` (lower); ``throughput``: ``throughput_docs_per_s`` (higher); ``train-time``:
@@ -779,7 +807,8 @@ def describe(selection: Selection) -> dict[str, str]:
         else f"{second.method}: {_costs(second, selection.reference)}",
         "seed": (
             f"seed {selection.seed} (macro-F1 {selection.seed_macro_f1:.4f}), the median macro-F1 among "
-            f"{pick.method}'s {len(pick.seeds)} seed(s) (the lower middle one for an even count)"
+            f"{pick.method}'s {len(pick.seeds)} seed(s)"
+            + (" (the lower of the two middle ones)" if len(pick.seeds) % 2 == 0 else "")
         ),
         "transfer": "",
     }

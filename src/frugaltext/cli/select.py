@@ -19,7 +19,8 @@ def select(
         float,
         typer.Option(
             "--min-retention",
-            help="Share of the reference's mean macro-F1 to keep, in percent (0 to 100).",
+            help="Share of the reference's mean macro-F1 to keep, in percent (99 = 99 %; above 100 asks for "
+            "a model better than --reference).",
         ),
     ] = 99.0,
     objective: Annotated[
@@ -68,6 +69,14 @@ def select(
     print_selection(selection)
 
 
+_OBJECTIVE_COLUMNS = {
+    "energy": "energy (kWh/1k docs)",
+    "latency": "latency (ms/doc)",
+    "throughput": "throughput (docs/s)",
+    "train-time": "T (s)",
+}
+
+
 def print_selection(selection: Any) -> None:
     """Print a :class:`frugaltext.selection.Selection`: reference, constraint, pick, runner-up, candidates."""
     from rich.table import Table
@@ -78,11 +87,18 @@ def print_selection(selection: Any) -> None:
     console.print(f"Reference: {text['reference']}.", highlight=False)
     console.print(f"Constraint: {text['constraint']}; objective: {text['objective']}.", highlight=False)
     console.print("Every number is the mean over the method's seeds.", highlight=False)
-    table = Table(title="candidates", caption_justify="left")
-    for i, header in enumerate(CANDIDATE_HEADERS):
-        table.add_column(header, justify="left" if i in (1, 10) else "right")
+    columns = list(range(len(CANDIDATE_HEADERS)))
+    if console.width < 140:  # narrow terminal: the objective's column only, macro-F1 without its std
+        objective_column = CANDIDATE_HEADERS.index(_OBJECTIVE_COLUMNS[selection.objective.name])
+        columns = [0, 1, 2, 3, 4, objective_column, len(CANDIDATE_HEADERS) - 1]
+    table = Table(title="candidates (means over seeds)")
+    for i in columns:
+        table.add_column(CANDIDATE_HEADERS[i], justify="left" if i in (1, 10) else "right")
     for row in candidate_cells(selection):
-        table.add_row(*row)
+        cells = [row[i] for i in columns]
+        if len(columns) < len(CANDIDATE_HEADERS):
+            cells[3] = cells[3].split(" ± ")[0]
+        table.add_row(*cells)
     console.print(table)
     console.print(f"[bold green]Selected[/]: {text['selected']}.", highlight=False)
     console.print(f"Runner-up: {text['runner_up']}.", highlight=False)
@@ -95,6 +111,7 @@ def print_selection(selection: Any) -> None:
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         console.print(
-            f"[yellow]{len(missing)} row(s) have no model folder (their measurements still count):[/] {shown}",
+            f"[yellow]{len(missing)} row(s) have no model folder[/] (their measurements still count): "
+            + shown,
             highlight=False,
         )
