@@ -150,7 +150,7 @@ def test_nothing_meeting_the_constraint_gives_the_best_retention_and_exit_code_1
     assert not (run2 / "selected").exists()
     # methods that meet the constraint but lack the objective in one seed: said so
     rows = [_row("big", 0, 0.9, energy_kwh_per_doc=None), _row("big", 1, 0.9)]
-    with pytest.raises(NoCandidateError, match="big meets the constraint but lack inference_energy_kwh_per"):
+    with pytest.raises(NoCandidateError, match="big meets the constraint but lacks inference_energy_kwh_per"):
         select(_run(tmp_path, rows, name="run3"), objective="energy")
 
 

@@ -76,9 +76,12 @@ __all__ = [
     "Candidate",
     "NoCandidateError",
     "Objective",
+    "CANDIDATE_HEADERS",
     "Selection",
+    "candidate_cells",
     "check_min_retention",
     "choose",
+    "describe",
     "render_readme",
     "select",
 ]
@@ -495,10 +498,10 @@ def choose(
             f"{', the best in the file' if source == 'best' else ''})"
         )
         if meeting:
+            verbs = "meets the constraint but lacks" if len(meeting) == 1 else "meet the constraint but lack"
             message += (
-                f" with {goal.name} measured: {', '.join(meeting)} "
-                f"{'meets' if len(meeting) == 1 else 'meet'} the constraint but lack "
-                f"{goal.field} in some seed's row; choose another --objective"
+                f" with {goal.name} measured: {', '.join(meeting)} {verbs} {goal.field} in some seed's row; "
+                "choose another --objective"
             )
         elif best is not None:
             message += (

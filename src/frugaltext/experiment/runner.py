@@ -44,7 +44,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frugaltext.errors import ConfigError, FrugalTextError
 from frugaltext.experiment.config import (
@@ -64,6 +64,9 @@ from frugaltext.experiment.results import (
     read_results,
 )
 from frugaltext.reports import build_reports
+
+if TYPE_CHECKING:
+    from frugaltext.selection import Selection
 
 logger = logging.getLogger("frugaltext.compare")
 
@@ -472,7 +475,9 @@ def _run_one(
     return copy.deepcopy(row)
 
 
-def _select_after_run(config: CompareConfig, output_dir: Path, rows: Sequence[Mapping[str, Any]]) -> Any:
+def _select_after_run(
+    config: CompareConfig, output_dir: Path, rows: Sequence[Mapping[str, Any]]
+) -> Selection:
     """``frugaltext select OUTPUT`` with the settings of ``config.select``, logged to ``compare.log``.
 
     The reference is ``select.reference`` when given (an error if it has no rows), else the comparison's
@@ -499,7 +504,7 @@ def _select_after_run(config: CompareConfig, output_dir: Path, rows: Sequence[Ma
             reference=reference,
         )
     except FrugalTextError as err:
-        logger.error("select: %s (results and reports are written in %s)", err, output_dir)
+        logger.error("%s (the results and reports are written in %s)", err, output_dir)
         raise
     logger.info(
         "select: %s (seed %d; macro-F1 %.1f %% of %s's) is the cheapest by %s; put into %s",
