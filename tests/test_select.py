@@ -240,6 +240,9 @@ def test_an_older_selection_is_replaced_atomically(tmp_path, monkeypatch):
         select(run, objective="energy", reference="big")
     assert (old / "weights.bin").read_bytes() == b"fast/0"  # the earlier selection is untouched
     assert sorted(p.name for p in run.iterdir()) == ["models", "results.json", "selected"]
+    result = _invoke("select", run, "--reference", "big")
+    assert result.exit_code == 1 and "could not write" in result.stderr and "disk full" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_missing_model_folders_count_but_the_picks_must_exist(tmp_path):

@@ -58,14 +58,23 @@ def select(
     from frugaltext.selection import select as run
 
     with guard():
-        selection = run(
-            run_dir,
-            min_retention=min_retention,
-            objective=objective,
-            reference=reference,
-            copy_model=not no_copy,
-            copy=copy,
-        )
+        try:
+            selection = run(
+                run_dir,
+                min_retention=min_retention,
+                objective=objective,
+                reference=reference,
+                copy_model=not no_copy,
+                copy=copy,
+            )
+        except OSError as err:  # e.g. a read-only run folder, a full disk; the older selected/ is kept
+            typer.secho(
+                f"Error: could not write {run_dir / 'selected'}: {err}; free space or make {run_dir} "
+                "writable, or decide without writing (--no-copy)",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(code=1) from None
     print_selection(selection)
 
 
