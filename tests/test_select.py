@@ -325,6 +325,12 @@ def test_select_block_in_yaml_and_on_the_command_line(tmp_path):
     path.write_text("select: {objective: co2}\n")
     with pytest.raises(ConfigError, match="unknown select objective 'co2'"):
         resolve_config(config_file=path)
+    path.write_text("select: {objective: [energy, latency]}\n")
+    with pytest.raises(ConfigError, match="unknown select objective"):
+        resolve_config(config_file=path)
+    path.write_text("select: 95\n")
+    with pytest.raises(ConfigError, match="select must be true, false or a mapping"):
+        resolve_config(config_file=path)
 
 
 FAST_COST = ("--cost.measure-energy", "false", "--cost.throughput-n-docs", "8", "--cost.latency-n-docs", "2",

@@ -356,7 +356,7 @@ def check_min_retention(value: Any, where: str = "select") -> float:
 
 def _check_inputs(min_retention: Any, objective: Any) -> tuple[float, Objective]:
     value = check_min_retention(min_retention)
-    if objective not in OBJECTIVES:
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise ConfigError(
             f"select: unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)} "
             "(energy = inference kWh per 1,000 documents, latency = ms per document, throughput = "

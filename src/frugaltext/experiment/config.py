@@ -288,8 +288,7 @@ def check_select(value: Any, where: str, base: Mapping[str, Any] | None = None) 
     from frugaltext.selection import OBJECTIVES, check_min_retention
 
     out["min_retention"] = check_min_retention(out["min_retention"], f"{where}: select")
-
-    if out["objective"] not in OBJECTIVES:
+    if not isinstance(out["objective"], str) or out["objective"] not in OBJECTIVES:
         raise ConfigError(
             f"{where}: unknown select objective {out['objective']!r}; choose one of {', '.join(OBJECTIVES)}"
         )
