@@ -8,6 +8,7 @@ The Python API mirrors the command line and is imported lazily, so ``import frug
     frugaltext.train(data="r8", method="tfidf-svm", output="runs/svm")
     frugaltext.evaluate(model="runs/svm", data="r8")
     frugaltext.predict(model="runs/svm", texts=["oil prices rose"])
+    frugaltext.select("runs/demo", min_retention=99, objective="energy")   # -> runs/demo/selected/
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _LAZY = {
     "resolve_config": ("frugaltext.experiment.config", "resolve_config"),
     "run_compare": ("frugaltext.experiment.runner", "run_compare"),
     "build_reports": ("frugaltext.reports", "build_reports"),
+    "select": ("frugaltext.selection", "select"),
     "load_data": ("frugaltext.data", "load_data"),
     "load_model": ("frugaltext.methods", "load_model"),
 }

@@ -17,7 +17,7 @@ from tests.test_compare import _toy_dir
 pytestmark = pytest.mark.usefixtures("fake_methods")
 
 runner = CliRunner()
-COMMANDS = ["compare", "train", "evaluate", "predict", "datasets", "topics", "report"]
+COMMANDS = ["compare", "train", "evaluate", "predict", "datasets", "topics", "report", "select"]
 FAST_COST = [
     "--cost.measure-energy",
     "false",

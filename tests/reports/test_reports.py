@@ -119,8 +119,8 @@ def test_missing_cost_in_one_seed_is_a_dash_not_a_partial_mean():
 def test_rich_table_transposes_for_narrow_terminals():
     table = build_table(ROWS)
     wide, narrow = render_rich(table, width=200), render_rich(table, width=80)
-    assert len(wide.columns) == 11 and wide.row_count == 4
-    assert len(narrow.columns) == 5 and narrow.row_count == 10
+    assert len(wide.columns) == 12 and wide.row_count == 4
+    assert len(narrow.columns) == 5 and narrow.row_count == 11
 
 
 def test_build_reports_writes_table_and_plots(tmp_path):
@@ -180,3 +180,70 @@ def test_log_axes_label_ticks_as_plain_numbers():
     assert all("10^" not in lab and "times" not in lab for lab in labels)
     assert not [t.get_text() for t in ax.get_xminorticklabels() if t.get_text()]
     plt.close(fig)
+
+
+def test_pareto_column_marks_the_fronts_of_a_hand_made_table():
+    rows = [
+        # cheap and good at training; slow at inference
+        _row("a", 0, 0.90, 10.0, latency_ms=50.0, throughput_docs_per_s=10.0),
+        # dominated everywhere by "a" on training and by "c" at inference: worse and no cheaper
+        _row("b", 0, 0.85, 20.0, latency_ms=60.0, throughput_docs_per_s=9.0),
+        # the best score: on every front
+        _row("c", 0, 0.95, 100.0, latency_ms=40.0, throughput_docs_per_s=30.0),
+        # fastest at inference, worst score: on the latency and throughput fronts only
+        _row("d", 0, 0.70, 200.0, latency_ms=1.0, throughput_docs_per_s=900.0),
+        # latency not measured: on no latency front, and equal to "a" on training (duplicates both kept)
+        _row("e", 0, 0.90, 10.0, latency_ms=None, throughput_docs_per_s=5.0),
+    ]
+    table = build_table(rows, reference="a")
+    assert table.headers[-1] == "Pareto (F1 vs)"
+    assert table.pareto == {
+        "a": ["T", "energy"],
+        "b": [],
+        "c": ["T", "energy", "latency", "throughput"],
+        "d": ["latency", "throughput"],
+        "e": ["T", "energy"],
+    }
+    cells = {row[0]: row[-1] for row in table.cells}
+    assert cells == {"a": "T, energy", "b": "–", "c": "T, energy, latency, throughput",
+                     "d": "latency, throughput", "e": "T, energy"}
+    lines = {line.split(" | ")[0]: line for line in render_markdown(table).splitlines()}
+    assert lines["| b"].endswith("| 22.7M | 2.87G | – |")
+    assert lines["| d"].endswith("| 22.7M | 2.87G | latency, throughput |")
+
+
+def test_build_reports_writes_the_inference_pareto_plot(tmp_path):
+    rows = [dict(r, inference_energy_kwh_per_doc=1e-7 * (i + 1)) for i, r in enumerate(ROWS)]
+    report = build_reports(_write(tmp_path, rows))
+    assert report.paths["pareto_inference_png"] == tmp_path / "pareto_inference.png"
+    assert (tmp_path / "pareto_inference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (tmp_path / "pareto_inference.svg").read_text()
+    assert "<svg" in svg and "inference energy (kWh per 1,000 documents" in svg
+    assert "latency (ms per document, batch 1" in svg
+    assert (tmp_path / "pareto.png").is_file() and (tmp_path / "pareto.svg").is_file()  # the old files stay
+
+
+def test_report_on_the_stored_table3_run_only_gains_the_pareto_column(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    stored = Path(__file__).resolve().parents[2] / "docs" / "runs" / "table3-r8"
+    run = tmp_path / "table3-r8"
+    shutil.copytree(stored, run)
+    for topics in (run / "topics").glob("*.txt"):  # the run's models/ were not kept; their topic words were
+        folder = run / "models" / topics.stem
+        folder.mkdir(parents=True)
+        shutil.copy(topics, folder / "topics.txt")
+    old = (stored / "table.md").read_text(encoding="utf-8").splitlines()
+    new = build_reports(run, plot=False).markdown.splitlines()
+    assert len(new) == len(old)
+    assert new[0].endswith("| FLOPs/doc | Pareto (F1 vs) |")
+    for i, (before, after) in enumerate(zip(old, new, strict=True)):
+        if i < 12:  # header, separator and the 10 method rows: the old line plus a last cell
+            assert after.rsplit("|", 2)[0] + "|" == before, i
+        else:  # notes, NVDM table, topic words: unchanged
+            assert after == before, i
+    marks = {line.split(" | ")[0][2:]: line.split(" | ")[-1].rstrip(" |") for line in new[2:12]}
+    assert marks["topicbert@p4"] == "T, energy, latency, throughput"  # best macro-F1: on every front
+    assert marks["bert"] == "–"  # dominated by topicbert@p4 (better and cheaper in each cost)
+    assert marks["bert-avg"] == "T, energy"

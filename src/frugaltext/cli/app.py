@@ -10,6 +10,7 @@ from frugaltext.cli.datasets import datasets
 from frugaltext.cli.evaluate import evaluate
 from frugaltext.cli.predict import predict
 from frugaltext.cli.report import report
+from frugaltext.cli.select import select
 from frugaltext.cli.topics import topics
 from frugaltext.cli.train import train
 
@@ -50,6 +51,7 @@ app.command("predict")(predict)
 app.command("datasets")(datasets)
 app.command("topics", context_settings=EXTRA_ARGS)(topics)
 app.command("report")(report)
+app.command("select")(select)
 
 
 def main() -> None:

@@ -66,6 +66,28 @@ def compare(
             help="Show a progress bar over the runs.",
         ),
     ] = True,
+    select: Annotated[
+        bool | None,
+        typer.Option(
+            "--select/--no-select",
+            help="At the end, put the cheapest model keeping --select-min-retention % of the reference's "
+            "macro-F1 into OUTPUT/selected (as `frugaltext select`). [default: the config's select block]",
+        ),
+    ] = None,
+    select_min_retention: Annotated[
+        float | None,
+        typer.Option(
+            "--select-min-retention",
+            help="Share of the reference's macro-F1 to keep, in percent (implies --select). [default: 99]",
+        ),
+    ] = None,
+    select_objective: Annotated[
+        str | None,
+        typer.Option(
+            "--select-objective",
+            help="energy, latency, throughput or train-time (implies --select). [default: energy]",
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate every method over the seeds; write results.json/.csv, table.md and pareto.png.
 
@@ -74,7 +96,10 @@ def compare(
     written `--<method>.<setting>` (`--bert.epochs 3`, `--bert.max-length 256`,
     `--bert.model-name-or-path /path/to/bert-base-uncased`) and cost-meter settings `--cost.<setting>`
     (`--cost.measure-energy false`). Precedence: preset < `--config` file < command line. Runs already in
-    `OUTPUT/results.json` with the same settings are skipped (resume).
+    `OUTPUT/results.json` with the same settings are skipped (resume). With `--select` (or a `select:` block
+    in the config), the run ends like `frugaltext select OUTPUT`: the reference is `--select.reference`, else
+    `--reference` when it has rows, else the best method; exit code 1 when nothing meets the constraint
+    (the results and reports are written before).
     """
     from frugaltext.api import compare as run
     from frugaltext.reports.table import render_rich
@@ -83,6 +108,12 @@ def compare(
         overrides = extra_options(ctx)
         if reference is not None:
             overrides["reference"] = reference
+        if select is not None:
+            overrides["select"] = select
+        if select_min_retention is not None:
+            overrides["select.min_retention"] = select_min_retention
+        if select_objective is not None:
+            overrides["select.objective"] = select_objective
         result = run(
             data=data,
             methods=methods,
@@ -97,5 +128,9 @@ def compare(
     done = f"{len(result.ran)} run(s) trained, {len(result.skipped)} skipped (already done)"
     console.print(
         f"{done}. Results in {result.output_dir}: results.json, results.csv, table.md, pareto.png, "
-        "config.yaml, logs/, models/"
+        "pareto_inference.png, config.yaml, logs/, models/"
     )
+    if result.selection is not None:
+        from frugaltext.cli.select import print_selection
+
+        print_selection(result.selection)

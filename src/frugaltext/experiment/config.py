@@ -9,6 +9,13 @@ Presets (``src/frugaltext/presets/<name>.yaml``) and config files have the same 
 and cost-meter settings (:class:`~frugaltext.cost.meter.CostSettings`) under ``cost:``. On the command line
 the same keys are written ``--max-train-docs 500``, ``--bert.epochs 3`` and ``--cost.latency-n-docs 16``.
 
+A ``select:`` block (``select: {min_retention: 99, objective: energy, reference: null}``, or ``select: true``
+for those defaults) makes the run end with :func:`frugaltext.selection.select`: the cheapest model keeping
+that share of the reference's macro-F1 is put into ``<output>/selected/``. On the command line:
+``--select``, ``--select.min-retention 95``, ``--select.objective latency`` (any ``select.<key>`` turns it
+on; ``--select false`` turns off a block of the config file). It is not part of :func:`config_hash`: choosing
+a model does not change a run.
+
 A method may be listed several times under different settings as *variants*, ``<method>@<label>``: the
 variant ``topicbert@p2`` runs ``topicbert`` with the settings of ``topicbert`` updated by those of
 ``topicbert@p2`` (``settings: {topicbert@p2: {n_partitions: 2}}``); its rows, model folders, table rows and
@@ -38,8 +45,10 @@ __all__ = [
     "CompareConfig",
     "NEUTRAL_NEW_SETTINGS",
     "PRESETS",
+    "SELECT_DEFAULTS",
     "VARIANT_SEPARATOR",
     "base_method",
+    "check_select",
     "config_hash",
     "load_preset",
     "method_settings",
@@ -84,6 +93,12 @@ class CompareConfig:
         Method settings, ``{method name: {field: value}}``; fields of the method's ``Settings`` dataclass.
     cost : dict
         Fields of :class:`~frugaltext.cost.meter.CostSettings` (e.g. ``latency_n_docs``).
+    select : dict or None, default None
+        ``{"min_retention": float, "objective": str, "reference": str or None}``: after the runs, select the
+        cheapest model keeping ``min_retention`` % of the reference's macro-F1 by ``objective``
+        (:func:`frugaltext.selection.select`). ``reference`` None uses ``reference`` above when it has rows,
+        else the method of highest macro-F1. None (the default) selects nothing. ``True`` stands for the
+        defaults (99, ``energy``, None).
     keep_checkpoints : bool, default False
         Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each:
         trainer checkpoints) after a run has finished; by default they are deleted once the model is saved.
@@ -114,6 +129,7 @@ class CompareConfig:
     cost: dict[str, Any] = field(default_factory=dict)
     keep_checkpoints: bool = False
     preset: str | None = None
+    select: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         methods = self.methods
@@ -166,6 +182,7 @@ class CompareConfig:
             raise ConfigError(f"compare: validation_fraction must be a finite number, got {fraction!r}")
         if self.multi_label is not None and not isinstance(self.multi_label, bool):
             raise ConfigError(f"compare: multi_label must be true, false or null, got {self.multi_label!r}")
+        object.__setattr__(self, "select", check_select(self.select, "compare"))
 
     @property
     def seed_values(self) -> list[int]:
@@ -214,7 +231,74 @@ _FIELD_KINDS: dict[str, str] = {
     "keep_checkpoints": "bool",
     "preset": "str?",
 }
-_NESTED = ("settings", "cost")
+_NESTED = ("settings", "cost", "select")
+
+#: Keys of the ``select:`` block and their defaults (see :func:`frugaltext.selection.select`).
+SELECT_DEFAULTS: dict[str, Any] = {"min_retention": 99.0, "objective": "energy", "reference": None}
+
+
+def check_select(value: Any, where: str, base: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """Normalise a ``select`` setting: None/false -> None (off); true -> the defaults (or ``base``); a
+    mapping -> ``base`` or the defaults, updated by it and checked.
+
+    Parameters
+    ----------
+    value : None, bool, str or mapping
+        A string is read as true/false/null (``--select true``).
+    where : str
+        Names the source in errors (a file, ``option --select``).
+    base : mapping, optional
+        The block of an earlier layer (preset, config file) that ``value`` updates.
+
+    Returns
+    -------
+    dict or None
+        ``{"min_retention": float, "objective": str, "reference": str or None}``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key (the message lists the valid ones), a min_retention refused by
+        :func:`frugaltext.selection.check_min_retention`, an unknown objective (the valid ones are listed)
+        or a reference that is not a name.
+    """
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _NULLS or lowered in _FALSE:
+            return None
+        if lowered in _TRUE:
+            value = True
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(base) if base else dict(SELECT_DEFAULTS)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{where}: select must be true, false or a mapping such as "
+            f"select: {{min_retention: 99, objective: energy}}, got {value!r}"
+        )
+    out = dict(base) if base else dict(SELECT_DEFAULTS)
+    for key, item in value.items():
+        key = str(key).replace("-", "_")
+        if key not in SELECT_DEFAULTS:
+            raise ConfigError(
+                f"{where}: unknown select setting {key!r}; valid: {', '.join(SELECT_DEFAULTS)}"
+            )
+        out[key] = item
+    from frugaltext.selection import OBJECTIVES, check_min_retention
+
+    out["min_retention"] = check_min_retention(out["min_retention"], f"{where}: select")
+    if not isinstance(out["objective"], str) or out["objective"] not in OBJECTIVES:
+        raise ConfigError(
+            f"{where}: unknown select objective {out['objective']!r}; choose one of {', '.join(OBJECTIVES)}"
+        )
+    reference = out["reference"]
+    if isinstance(reference, str) and reference.strip().lower() in _NULLS:
+        reference = None
+    if reference is not None and not isinstance(reference, str):
+        raise ConfigError(f"{where}: select reference must be a method name or null, got {reference!r}")
+    out["reference"] = reference
+    return out
 
 
 def _is_embedded(name: str) -> bool:
@@ -407,6 +491,8 @@ def _merge_layer(base: dict[str, Any], layer: Mapping[str, Any], where: str) -> 
                 target = base["settings"].setdefault(str(method), {})
                 for fk, fv in fields.items():
                     target[str(fk).replace("-", "_")] = fv
+        elif key == "select":
+            base["select"] = check_select(value, where, base.get("select"))
         elif key == "cost":
             if value is None:
                 continue
@@ -458,13 +544,33 @@ def resolve_config(
     """
     file_layer = _read_config_file(config_file) if config_file is not None else {}
     chosen = preset or file_layer.get("preset") or "quick"
-    merged: dict[str, Any] = {"settings": {}, "cost": {}}
+    merged: dict[str, Any] = {"settings": {}, "cost": {}, "select": None}
     _merge_layer(merged, load_preset(str(chosen)), f"preset {chosen}.yaml")
     if config_file is not None:
         _merge_layer(merged, file_layer, str(config_file))
     merged["preset"] = str(chosen)
-    for key, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    select_fields = {
+        _normalize_key(str(k)).partition(".")[2]: v
+        for k, v in overrides.items()
+        if _normalize_key(str(k)).startswith("select.")
+    }
+    if "select" in overrides or select_fields:
+        switch = overrides.get("select", True)
+        if check_select(switch, "option --select") is None:
+            if select_fields:
+                raise ConfigError(
+                    "option --select false (or --no-select) contradicts "
+                    + ", ".join(f"--select.{k.replace('_', '-')}" for k in select_fields)
+                    + "; drop one of them"
+                )
+            merged["select"] = None
+        else:
+            merged["select"] = check_select(select_fields or True, "option --select", merged["select"])
+    for key, value in overrides.items():
         key = _normalize_key(str(key))
+        if key == "select" or key.startswith("select."):
+            continue
         if "." in key:
             scope, _, name = key.partition(".")
             if not name or "." in name:
@@ -476,11 +582,14 @@ def resolve_config(
         elif key in _FIELD_KINDS:
             merged[key] = _coerce_field(key, value, f"option --{key.replace('_', '-')}")
         else:
-            valid = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(_FIELD_KINDS) if k != "preset")
+            valid = ", ".join(
+                f"--{k.replace('_', '-')}" for k in sorted([*_FIELD_KINDS, "select"]) if k != "preset"
+            )
             raise ConfigError(
                 f"unknown option --{key.replace('_', '-')}; compare options: {valid}; method settings are "
                 "written "
-                "--<method>.<setting> (e.g. --bert.epochs 3), cost settings --cost.<setting>"
+                "--<method>.<setting> (e.g. --bert.epochs 3), cost settings --cost.<setting>, selection "
+                "settings --select.<setting>"
             )
     merged["settings"] = _check_method_settings(merged["settings"])
     merged["cost"] = _check_cost_settings(merged["cost"])

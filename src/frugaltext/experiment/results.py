@@ -55,6 +55,8 @@ class CompareResult:
         ``results_json``, ``results_csv``, ``config``, ``table``, ``pareto_png``, ``pareto_svg``, ``log``.
     table : frugaltext.reports.table.ResultsTable
         The table behind ``table.md`` (for printing with :func:`frugaltext.reports.table.render_rich`).
+    selection : frugaltext.selection.Selection or None
+        The model chosen at the end of the run when the configuration has a ``select`` block.
     """
 
     output_dir: Path
@@ -64,6 +66,7 @@ class CompareResult:
     table_markdown: str
     paths: dict[str, Path]
     table: Any = None
+    selection: Any = None
 
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

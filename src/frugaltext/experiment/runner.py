@@ -24,8 +24,11 @@ Running again into the same output directory resumes: a run whose method, seed a
 settings) are already in ``results.json`` is skipped. A row with the same method and seed but another hash
 (settings changed) is re-run and replaced.
 
-At the end the reports (``table.md``, ``pareto.png``, ``pareto.svg``) are rebuilt from ``results.json`` by
-:func:`frugaltext.reports.build_reports`, so they can be remade without training (``frugaltext report DIR``).
+At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``) are rebuilt
+from ``results.json`` by :func:`frugaltext.reports.build_reports`, so they can be remade without training
+(``frugaltext report DIR``). With a ``select`` block in the configuration, the cheapest model keeping the
+asked share of the reference's macro-F1 is then put into ``<output>/selected/``
+(:func:`frugaltext.selection.select`; see :func:`_select_after_run` for the reference).
 Log records keep the logger names ``frugaltext.compare`` and ``frugaltext.compare.<method>``.
 """
 
@@ -41,9 +44,9 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from frugaltext.errors import ConfigError
+from frugaltext.errors import ConfigError, FrugalTextError
 from frugaltext.experiment.config import (
     CompareConfig,
     base_method,
@@ -61,6 +64,9 @@ from frugaltext.experiment.results import (
     read_results,
 )
 from frugaltext.reports import build_reports
+
+if TYPE_CHECKING:
+    from frugaltext.selection import Selection
 
 logger = logging.getLogger("frugaltext.compare")
 
@@ -288,7 +294,10 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
         rows = read_results(paths["results_json"])
         report = build_reports(paths["results_json"], reference=config.reference)
         logger.info("reports written: %s", ", ".join(str(p) for p in report.paths.values()))
-    paths.update(report.paths)
+        paths.update(report.paths)
+        selection = _select_after_run(config, output_dir, rows) if config.select is not None else None
+    if selection is not None:
+        paths["selected"] = selection.selected_dir
     return CompareResult(
         output_dir=output_dir,
         rows=rows,
@@ -297,6 +306,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
         table_markdown=report.markdown,
         paths=paths,
         table=report.table,
+        selection=selection,
     )
 
 
@@ -463,3 +473,46 @@ def _run_one(
         }
     )
     return copy.deepcopy(row)
+
+
+def _select_after_run(
+    config: CompareConfig, output_dir: Path, rows: Sequence[Mapping[str, Any]]
+) -> Selection:
+    """``frugaltext select OUTPUT`` with the settings of ``config.select``, logged to ``compare.log``.
+
+    The reference is ``select.reference`` when given (an error if it has no rows), else the comparison's
+    ``reference`` when it has rows, else the method of highest mean macro-F1 (the log says which).
+
+    Raises
+    ------
+    frugaltext.selection.NoCandidateError
+        Nothing meets the constraint; ``results.json`` and the reports are already written.
+    ModelLoadError
+        The pick's model folder is missing.
+    """
+    from frugaltext.selection import select
+
+    settings = dict(config.select or {})
+    reference = settings.get("reference")
+    if reference is None and config.reference in {str(r.get("method")) for r in rows}:
+        reference = config.reference
+    try:
+        selection = select(
+            output_dir,
+            min_retention=settings["min_retention"],
+            objective=settings["objective"],
+            reference=reference,
+        )
+    except FrugalTextError as err:
+        logger.error("%s (the results and reports are written in %s)", err, output_dir)
+        raise
+    logger.info(
+        "select: %s (seed %d; macro-F1 %.1f %% of %s's) is the cheapest by %s; put into %s",
+        selection.selected.method,
+        selection.seed,
+        selection.selected.retention_pct or 0.0,
+        selection.reference,
+        selection.objective.name,
+        selection.selected_dir,
+    )
+    return selection

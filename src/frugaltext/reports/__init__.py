@@ -1,4 +1,5 @@
-"""Reports made from ``results.json`` alone: the Table 3 layout (``table.md``) and the Pareto plots.
+"""Reports made from ``results.json`` alone: the Table 3 layout (``table.md``) and the Pareto plots
+(``pareto.png``/``.svg``: training cost; ``pareto_inference.png``/``.svg``: inference cost).
 
 Because they read only the stored rows, reports can be rebuilt without training:
 ``frugaltext report runs/demo`` or ``frugaltext.reports.build_reports("runs/demo/results.json")``.
@@ -27,7 +28,7 @@ class Report:
     markdown : str
         Content of ``table.md``.
     paths : dict of str to Path
-        ``table``, ``pareto_png``, ``pareto_svg``.
+        ``table``, ``pareto_png``, ``pareto_svg``, ``pareto_inference_png``, ``pareto_inference_svg``.
     """
 
     table: Any
@@ -55,7 +56,9 @@ def build_reports(
     output_dir: str | os.PathLike[str] | None = None,
     plot: bool = True,
 ) -> Report:
-    """Write ``table.md``, ``pareto.png`` and ``pareto.svg`` from a ``results.json``.
+    """Write ``table.md``, ``pareto.png``/``pareto.svg`` (macro-F1 against training time and CO2) and
+    ``pareto_inference.png``/``pareto_inference.svg`` (against inference energy per 1,000 documents and
+    latency) from a ``results.json``.
 
     Parameters
     ----------
@@ -67,7 +70,7 @@ def build_reports(
     output_dir : path, optional
         Where to write; default: the directory of ``results_json``.
     plot : bool, default True
-        Also draw the Pareto plots.
+        Also draw the Pareto plots (both figures).
 
     Returns
     -------
@@ -115,11 +118,15 @@ def build_reports(
     paths = {"table": out_dir / "table.md"}
     atomic_write_text(paths["table"], markdown)
     if plot:
-        from frugaltext.reports.pareto import plot_pareto
+        from frugaltext.reports.pareto import plot_pareto, plot_pareto_inference
 
         datasets = sorted({str(r.get("dataset")) for r in rows if r.get("dataset")})
-        title = f"macro-F1 against training cost ({', '.join(datasets)})" if datasets else None
+        where = f" ({', '.join(datasets)})" if datasets else ""
+        title = f"macro-F1 against training cost{where}" if datasets else None
         png, svg = out_dir / "pareto.png", out_dir / "pareto.svg"
         plot_pareto(table.summaries, png, svg, title=title)
         paths["pareto_png"], paths["pareto_svg"] = png, svg
+        png, svg = out_dir / "pareto_inference.png", out_dir / "pareto_inference.svg"
+        plot_pareto_inference(table.summaries, png, svg, title=f"macro-F1 against inference cost{where}")
+        paths["pareto_inference_png"], paths["pareto_inference_svg"] = png, svg
     return Report(table=table, markdown=markdown, paths=paths)

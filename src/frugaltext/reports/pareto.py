@@ -1,4 +1,5 @@
-"""Pareto fronts of quality against cost, and the two-panel plot ``pareto.png`` / ``pareto.svg``.
+"""Pareto fronts of quality against cost, and the two-panel plots ``pareto.png`` / ``pareto.svg`` (training
+cost) and ``pareto_inference.png`` / ``pareto_inference.svg`` (inference cost).
 
 A method is on the front when no other method is at least as good in both respects (cost no higher, macro-F1
 no lower) and strictly better in one. The front is drawn as a step line: between two front points the best
@@ -10,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from frugaltext.reports.table import MethodSummary
+if TYPE_CHECKING:  # table.py imports pareto_front from here
+    from frugaltext.reports.table import MethodSummary
 
-__all__ = ["pareto_front", "plot_pareto"]
+__all__ = ["pareto_front", "plot_pareto", "plot_pareto_inference"]
 
 
 def pareto_front(costs: Sequence[float | None], scores: Sequence[float | None]) -> list[int]:
@@ -85,15 +87,68 @@ def plot_pareto(
     list of Path
         The files written.
     """
+    panels = list(_PANELS)
+    if any(s.mean("train_emissions_kg_co2eq") in (None, 0.0) for s in summaries):
+        panels[1] = _PAPER_CO2
+    return _draw(summaries, panels, png_path, svg_path, title)
+
+
+def plot_pareto_inference(
+    summaries: Sequence[MethodSummary],
+    png_path: str | Path,
+    svg_path: str | Path | None = None,
+    title: str | None = None,
+) -> list[Path]:
+    """Draw macro-F1 against inference energy per 1,000 documents and against latency, front marked.
+
+    Left panel: mean macro-F1 over seeds against the mean inference energy per 1,000 documents (kWh;
+    ``inference_energy_kwh_per_doc`` x 1000, measured by codecarbon over the throughput block, log x).
+    Right panel: against the mean latency (``latency_ms``, one document per call, log x). The same drawing
+    as :func:`plot_pareto` (error bars: sample std over seeds; front points ringed and joined by a step
+    line); the quantities are those of ``frugaltext select --objective energy`` and ``latency``.
+
+    Parameters
+    ----------
+    summaries : sequence of MethodSummary
+        From :func:`frugaltext.reports.table.summarize`.
+    png_path : path
+    svg_path : path, optional
+    title : str, optional
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    rows = [r for s in summaries for r in s.rows]
+    throughput_bs = "/".join(sorted({str(r["throughput_batch_size"]) for r in rows
+                                     if r.get("throughput_batch_size")})) or "32"
+    latency_bs = "/".join(sorted({str(r["latency_batch_size"]) for r in rows
+                                  if r.get("latency_batch_size")})) or "1"
+    panels = [
+        (
+            "inference_energy_kwh_per_doc",
+            1000.0,
+            f"inference energy (kWh per 1,000 documents, batch {throughput_bs}, log scale)",
+        ),
+        ("latency_ms", 1.0, f"latency (ms per document, batch {latency_bs}, log scale)"),
+    ]
+    return _draw(summaries, panels, png_path, svg_path, title)
+
+
+def _draw(
+    summaries: Sequence[MethodSummary],
+    panels: Sequence[tuple[str, float, str]],
+    png_path: str | Path,
+    svg_path: str | Path | None,
+    title: str | None,
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    panels = list(_PANELS)
-    if any(s.mean("train_emissions_kg_co2eq") in (None, 0.0) for s in summaries):
-        panels[1] = _PAPER_CO2
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 5), constrained_layout=True)
     for ax, (key, factor, label) in zip(axes, panels, strict=True):
         _panel(ax, summaries, key, factor)
         ax.set_xlabel(label)

@@ -1,7 +1,7 @@
 """The results table in the layout of Table 3 of Chaudhary et al. (2020), built from ``results.json`` rows.
 
 Columns: Model | macro-F1 ± std | Rtn (%) | T_epoch (s) | T (s) | CO2 eq.1 (g) | energy (Wh) | latency
-(ms/doc, batch 1) | throughput (docs/s, batch 32) | params | FLOPs/doc.
+(ms/doc, batch 1) | throughput (docs/s, batch 32) | params | FLOPs/doc | Pareto (F1 vs).
 
 * The paper's Table 3 reports F1 ± std over runs, retention against fine-tuned BERT ("Rtn: Retention in F1 vs
   BERT"), the time of one epoch ``T_epoch``, the fine-tuning time ``T`` and CO2 by its equation 1. We keep
@@ -10,6 +10,11 @@ Columns: Model | macro-F1 ± std | Rtn (%) | T_epoch (s) | T (s) | CO2 eq.1 (g) 
 * Every number is the mean over the seeds of a method; the F1 spread is the sample standard deviation
   (:func:`frugaltext.metrics.mean_std`). A cost missing in one seed's row shows as "–" (a mean over the
   seeds that happened to be measured would not compare).
+* "Pareto (F1 vs)" lists the costs of the table against which the method is on the Pareto front of mean
+  macro-F1 (:func:`frugaltext.reports.pareto.pareto_front`: no other method has at least its macro-F1 at no
+  more cost, and is better in one of the two): ``T`` (training time), ``energy`` (training energy),
+  ``latency`` and ``throughput`` (higher is better). CO2 eq.1 is T times a constant and would repeat ``T``.
+  "–" means on no front; a cost missing for a method takes it off that front.
 * ``T`` is our whole measured fit (``train_duration_s``: data preparation, all epochs, validation), and
   "CO2 eq.1" applies equation 1 to that ``T``; the paper applied it to ``T_epoch`` x 15 epochs.
 """
@@ -21,8 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from frugaltext.metrics import mean_std, retention
+from frugaltext.reports.pareto import pareto_front
 
-__all__ = ["MethodSummary", "ResultsTable", "build_table", "render_markdown", "render_rich", "summarize"]
+__all__ = [
+    "PARETO_COSTS",
+    "MethodSummary",
+    "ResultsTable",
+    "build_table",
+    "pareto_marks",
+    "render_markdown",
+    "render_rich",
+    "summarize",
+]
 
 #: Row fields averaged over seeds for each method.
 SUMMARY_FIELDS = (
@@ -37,8 +52,17 @@ SUMMARY_FIELDS = (
     "train_emissions_kg_co2eq",
     "latency_ms",
     "throughput_docs_per_s",
+    "inference_energy_kwh_per_doc",
     "n_params",
     "flops",
+)
+
+#: Costs of the table that define its Pareto column: ``(name in the column, row field, higher is better)``.
+PARETO_COSTS: tuple[tuple[str, str, bool], ...] = (
+    ("T", "train_duration_s", False),
+    ("energy", "train_energy_kwh", False),
+    ("latency", "latency_ms", False),
+    ("throughput", "throughput_docs_per_s", True),
 )
 
 MISSING = "–"
@@ -139,6 +163,9 @@ class ResultsTable:
     reference : str
     reference_present : bool
     summaries : list of MethodSummary
+    pareto : dict of str to list of str
+        Per method, the names of :data:`PARETO_COSTS` on whose front (mean macro-F1 against that cost) it
+        lies, in the order of :data:`PARETO_COSTS`; the "Pareto (F1 vs)" column.
     """
 
     headers: list[str]
@@ -148,6 +175,7 @@ class ResultsTable:
     reference: str
     reference_present: bool
     summaries: list[MethodSummary]
+    pareto: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -220,9 +248,11 @@ def build_table(rows: Sequence[Mapping[str, Any]], reference: str = "bert") -> R
         f"throughput (docs/s, batch {throughput_bs})",
         "params",
         "FLOPs/doc",
+        "Pareto (F1 vs)",
     ]
     cells: list[list[str]] = []
     rtn: dict[str, float | None] = {}
+    marks = pareto_marks(summaries)
     for s in summaries:
         f1, f1_std = s.stats["macro_f1"]
         rtn[s.method] = retention(f1, ref_f1)
@@ -239,6 +269,7 @@ def build_table(rows: Sequence[Mapping[str, Any]], reference: str = "bert") -> R
                 _fmt(s.mean("throughput_docs_per_s")),
                 _fmt_count(s.mean("n_params")),
                 _fmt_count(s.mean("flops")),
+                ", ".join(marks[s.method]) or MISSING,
             ]
         )
     return ResultsTable(
@@ -249,7 +280,36 @@ def build_table(rows: Sequence[Mapping[str, Any]], reference: str = "bert") -> R
         reference=reference,
         reference_present=ref is not None,
         summaries=summaries,
+        pareto=marks,
     )
+
+
+def pareto_marks(
+    summaries: Sequence[MethodSummary], costs: Sequence[tuple[str, str, bool]] = PARETO_COSTS
+) -> dict[str, list[str]]:
+    """For each method, the costs against which its mean macro-F1 is on the Pareto front.
+
+    Parameters
+    ----------
+    summaries : sequence of MethodSummary
+    costs : sequence of (name, row field, higher is better), default :data:`PARETO_COSTS`
+        A cost where higher is better (throughput) enters the front as its reciprocal.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{method: [cost names]}``, every method present (an empty list when on no front). A method whose
+        mean macro-F1 or cost is missing (a seed without it) is on no front for that cost.
+    """
+    out: dict[str, list[str]] = {s.method: [] for s in summaries}
+    scores = [s.mean("macro_f1") for s in summaries]
+    for name, key, higher_is_better in costs:
+        values = [s.mean(key) for s in summaries]
+        if higher_is_better:
+            values = [None if v is None or v <= 0 else 1.0 / v for v in values]
+        for i in pareto_front(values, scores):
+            out[summaries[i].method].append(name)
+    return out
 
 
 def _notes(summaries: Sequence[MethodSummary], reference: str, reference_present: bool) -> list[str]:
