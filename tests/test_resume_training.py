@@ -97,3 +97,16 @@ def test_train_resumes_its_own_checkpoints_but_not_those_of_other_settings(tmp_p
     assert "trained with other settings or data" in caplog.text and "resuming" not in caplog.text
     result = json.loads((out / "train_result.json").read_text())
     assert result["train_steps"] == 6 and result["resumed_from_step"] == 0
+
+
+def test_checkpoint_steps_is_a_compare_setting_outside_the_config_hash(tmp_path):
+    from frugaltext.errors import ConfigError
+    from frugaltext.experiment.config import config_hash, resolved_settings
+
+    every_200 = resolve_config(preset="quick", overrides={"checkpoint_steps": "200"})
+    assert every_200.checkpoint_steps == 200 and resolve_config(preset="quick").checkpoint_steps == 500
+    identity = every_200.data_identity()
+    assert config_hash(identity, "bert", resolved_settings("bert", every_200)) == config_hash(
+        identity, "bert", resolved_settings("bert", resolve_config(preset="quick")))
+    with pytest.raises(ConfigError, match="checkpoint_steps must be an integer >= 0"):
+        resolve_config(overrides={"checkpoint_steps": "-1"})
