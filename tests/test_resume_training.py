@@ -110,3 +110,19 @@ def test_checkpoint_steps_is_a_compare_setting_outside_the_config_hash(tmp_path)
         identity, "bert", resolved_settings("bert", resolve_config(preset="quick")))
     with pytest.raises(ConfigError, match="checkpoint_steps must be an integer >= 0"):
         resolve_config(overrides={"checkpoint_steps": "-1"})
+
+
+def test_step_checkpoints_without_evaluation_keep_the_two_newest(tmp_path, tiny_bert_dir, tiny_data):
+    """No validation split (``save_strategy="no"``): the step checkpoints alone make the run resumable."""
+    from frugaltext.cost.meter import CostMeter, CostSettings
+    from frugaltext.data import load_data
+    from frugaltext.methods.bert import BertMethod
+
+    data = load_data(str(tiny_data))
+    method = BertMethod(**tiny_bert_settings(tiny_bert_dir, epochs=1))
+    method.checkpoint_steps = 2
+    method._eval_dataset = lambda data: None  # as for a dataset without validation documents
+    method.fit(data, CostMeter(CostSettings(measure_energy=False)), output_dir=tmp_path / "work")
+    kept = sorted(p.name for p in (tmp_path / "work" / "checkpoints").glob("checkpoint-*"))
+    assert kept == ["checkpoint-2", "checkpoint-4"]  # saved at 2 and 4 of 6; save_total_limit=2
+    assert method.train_steps == 6

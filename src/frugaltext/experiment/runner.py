@@ -439,6 +439,8 @@ def _save_model(method: Any, model_dir: Path) -> None:
     for leftover in model_dir.parent.glob(f".{model_dir.name}.*"):  # from a killed process
         shutil.rmtree(leftover, ignore_errors=True)
     method.save(partial)
+    if not partial.is_dir():  # a non-zero torchrun rank: rank 0 saves
+        return
     if model_dir.exists():
         os.replace(model_dir, old)
     os.replace(partial, model_dir)
