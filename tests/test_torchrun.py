@@ -25,7 +25,7 @@ def _torchrun() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "torch.distributed.run"]
 
 
-# Runs in CI: about 55 s on a busy 2-core CPU (three Python processes importing torch), under ~60 s.
+# Runs in CI: 55-65 s on a busy shared 2-core CPU (three Python processes importing torch).
 def test_torchrun_two_processes_train_and_only_rank_0_writes(tmp_path, tiny_bert_dir):
     data = write_tiny_corpus(tmp_path / "data")
     probe = write_probe(tmp_path / "probe")
