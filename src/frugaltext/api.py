@@ -116,13 +116,18 @@ def train(
     multi_label: bool | None = None,
     max_train_docs: int | None = None,
     measure_energy: bool = True,
+    checkpoint_steps: int = 500,
     **settings: Any,
 ) -> Any:
     """Run ``frugaltext train``: fit one method, save it to ``output`` with ``train_result.json``.
 
-    ``train_result.json`` holds the method, seed, data sizes, validation scores and the training costs
-    (:meth:`frugaltext.cost.meter.CostMeter.as_dict`). Under ``torchrun`` every process trains and only
-    rank 0 writes files.
+    ``train_result.json`` holds the method, seed, data sizes, validation scores, the training costs
+    (:meth:`frugaltext.cost.meter.CostMeter.as_dict`) and, for neural methods, ``train_steps`` and
+    ``resumed_from_step``. Under ``torchrun`` every process trains and only rank 0 writes files.
+
+    Neural methods keep Trainer checkpoints in ``output/work/checkpoints`` while they train: run the same
+    command again after a kill and training resumes from the newest complete checkpoint (``resuming from
+    checkpoint-N`` in the log). The folder is deleted before the model is saved.
 
     Parameters
     ----------
@@ -139,6 +144,9 @@ def train(
         Train on at most this many documents (stratified subset, seed 13).
     measure_energy : bool, default True
         Run codecarbon during training.
+    checkpoint_steps : int, default 500
+        Neural methods save a checkpoint every this many optimisation steps (and each epoch); 0 = only at
+        epoch ends. See :attr:`frugaltext.methods.torch_method.TorchMethod.checkpoint_steps`.
     **settings
         Fields of the method's ``Settings`` (strings are converted: ``epochs="3"``).
 
@@ -161,6 +169,8 @@ def train(
 
     cls = get_method_class(method)
     model = cls(**settings)
+    if hasattr(model, "checkpoint_steps"):
+        model.checkpoint_steps = int(checkpoint_steps)
     dataset = _load(data, text_field, label_field, multi_label)
     if max_train_docs is not None:
         dataset = dataset.limit(n_train=max_train_docs, seed=13)
@@ -176,6 +186,7 @@ def train(
     )
     with meter.track("train"):
         model.fit(dataset, meter, seed=seed, output_dir=output / "work")
+    _remove_work_dir(output / "work")
     model.save(output)
     if _is_main_process():
         proba = model.predict_proba(dataset.validation.texts)
@@ -194,12 +205,26 @@ def train(
             "validation": scores,
             "costs": meter.as_dict(),
             "data_notes": list(dataset.notes),
+            "train_steps": getattr(model, "train_steps", None),
+            "resumed_from_step": getattr(model, "resumed_steps", None),
         }
         atomic_write_text(output / "train_result.json", json.dumps(result, indent=2, default=str) + "\n")
-        import shutil
-
-        shutil.rmtree(output / "work", ignore_errors=True)
     return model
+
+
+def _remove_work_dir(work: Path) -> None:
+    """Delete the checkpoints of a finished training (rank 0, after every process has left the Trainer), so
+    that the saved model folder and its manifest hold only the model."""
+    import shutil
+    import sys
+
+    if "torch" in sys.modules:  # a process group exists only if torch was used
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+    if _is_main_process():
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _to_model_ids(

@@ -48,6 +48,15 @@ def train(
             help="Measure energy with codecarbon.",
         ),
     ] = True,
+    checkpoint_steps: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-steps",
+            min=0,
+            help="Neural methods: also checkpoint every N optimisation steps, so a killed run resumes "
+            "(0: only at epoch ends).",
+        ),
+    ] = 500,
 ) -> None:
     """Train METHOD on DATA and save it to OUTPUT (model files and train_result.json).
 
@@ -69,6 +78,7 @@ def train(
             multi_label=multi_label,
             max_train_docs=max_train_docs,
             measure_energy=measure_energy,
+            checkpoint_steps=checkpoint_steps,
             **settings,
         )
     console.print(f"Trained {model.name} ({len(model.label_names)} labels); saved to {output}")

@@ -102,6 +102,10 @@ class CompareConfig:
     keep_checkpoints : bool, default False
         Keep the per-run work directories (folder ``work`` of the output, one ``<method>-seed<k>`` each:
         trainer checkpoints) after a run has finished; by default they are deleted once the model is saved.
+    checkpoint_steps : int, default 500
+        Neural methods also save a Trainer checkpoint every this many optimisation steps (besides each
+        epoch), so that a killed run resumes near where it stopped; 0 = only at epoch ends. Not part of the
+        configuration hash (it does not change the model).
     preset : str or None
         Name of the preset the configuration started from (recorded in ``config.yaml``).
 
@@ -128,6 +132,7 @@ class CompareConfig:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
     keep_checkpoints: bool = False
+    checkpoint_steps: int = 500
     preset: str | None = None
     select: dict[str, Any] | None = None
 
@@ -172,6 +177,12 @@ class CompareConfig:
         if not isinstance(self.cost, Mapping):
             raise ConfigError(
                 "compare: cost must be a mapping of CostSettings fields, e.g. cost: {latency_n_docs: 16}"
+            )
+        if (isinstance(self.checkpoint_steps, bool) or not isinstance(self.checkpoint_steps, int)
+                or self.checkpoint_steps < 0):
+            raise ConfigError(
+                f"compare: checkpoint_steps must be an integer >= 0 (0: checkpoints only at epoch ends), "
+                f"got {self.checkpoint_steps!r}"
             )
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int):
             raise ConfigError(f"compare: data_seed must be an integer, got {self.data_seed!r}")
@@ -229,6 +240,7 @@ _FIELD_KINDS: dict[str, str] = {
     "max_test_docs": "int?",
     "reference": "str",
     "keep_checkpoints": "bool",
+    "checkpoint_steps": "int",
     "preset": "str?",
 }
 _NESTED = ("settings", "cost", "select")

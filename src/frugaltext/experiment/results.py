@@ -6,7 +6,8 @@ Python API (:mod:`frugaltext.api`), the reports (:mod:`frugaltext.reports`) and 
 Both files are written atomically (temporary file, then ``os.replace``), so an interrupted comparison keeps
 every finished run. Several processes may share one output directory (``--first-seed 1 --seeds 1`` in one,
 ``--first-seed 2 --seeds 1`` in another): rows are added under a file lock after re-reading ``results.json``
-(:func:`add_result_row`), so no process loses the rows of another.
+(:func:`add_result_row`), so no process loses the rows of another; each run is trained under its own lock
+(:func:`run_lock`), so no two processes train the same run at once.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from typing import Any
 from frugaltext.errors import DataFormatError
 
 __all__ = [
+    "LOCKS_DIR",
     "RESULTS_CSV",
     "RESULTS_JSON",
     "CompareResult",
     "add_result_row",
+    "lock_holder",
     "read_results",
     "results_lock",
+    "run_lock",
     "write_results",
 ]
 
@@ -137,6 +141,68 @@ def results_lock(output_dir: str | os.PathLike[str]) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+#: Folder of the per-run lock files inside an output directory.
+LOCKS_DIR = "locks"
+
+
+@contextlib.contextmanager
+def run_lock(output_dir: str | os.PathLike[str], run_name: str, blocking: bool = False) -> Iterator[bool]:
+    """Hold the lock of one run (``<output_dir>/locks/<run_name>.lock``) while it is checked and trained.
+
+    Two ``compare`` processes sharing an output directory never train the same run at once: the one that
+    gets the lock trains, the other is told so and moves on. POSIX ``fcntl.flock``, exclusive: the kernel
+    releases it when its holder exits or is killed, so a dead process never blocks a later one (the lock
+    file itself stays; its content, the holder's ``pid`` and ``host``, is informative only). Where
+    ``fcntl`` is missing (Windows) every lock is granted and one process per output directory is the rule.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        The comparison's output directory (``locks/`` is created in it).
+    run_name : str
+        ``"<method>-seed<k>"``.
+    blocking : bool, default False
+        Wait for the holder to finish instead of giving up at once.
+
+    Yields
+    ------
+    bool
+        True when this process holds the lock; False (only when not ``blocking``) when another process does.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield True
+        return
+    import socket
+
+    directory = Path(output_dir) / LOCKS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"{run_name}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+            handle.flush()
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def lock_holder(output_dir: str | os.PathLike[str], run_name: str) -> str:
+    """``"pid N on HOST"`` of the last holder of a run lock (for messages), or ``"another process"``."""
+    try:
+        info = json.loads((Path(output_dir) / LOCKS_DIR / f"{run_name}.lock").read_text(encoding="utf-8"))
+        return f"pid {int(info['pid'])} on {info['host']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
 
 
 def add_result_row(row: Mapping[str, Any], output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -16,13 +16,27 @@
    comparison keeps every finished run.
 
 Several processes may share one output directory (``--first-seed 1 --seeds 1`` in one, ``--first-seed 2
---seeds 1`` in another): a run another process has finished is skipped. Two processes given the same
-method and seed both train it, and the later row wins.
+--seeds 1`` in another, or the same command twice): each run is checked and trained under its own lock
+(:func:`~frugaltext.experiment.results.run_lock`, ``<output>/locks/<method>-seed<k>.lock``). A run another
+process holds is passed over with a log line and taken up again at the end: this process waits for the lock,
+re-reads ``results.json`` and skips the run if the other process finished it (or trains it if that process
+died or failed; the kernel releases the lock of a killed process).
 
 Running again into the same output directory resumes: a run whose method, seed and configuration hash
 (:func:`~frugaltext.experiment.config.config_hash`: data source and options plus the method's resolved
-settings) are already in ``results.json`` is skipped. A row with the same method and seed but another hash
-(settings changed) is re-run and replaced.
+settings) are already in ``results.json`` is skipped, but only when its model folder matches its manifest
+(``frugaltext_manifest.json``: every file's size and SHA-256, written last by
+:meth:`~frugaltext.methods.base.Method.save`). A deleted, truncated or half-saved model folder is logged
+(``models/bert-seed0: model.safetensors missing; training bert-seed0 again``) and the run is trained again,
+its row replaced. A folder saved before manifests existed is loaded once; if it loads, its manifest is
+written and the run counts as done. A row with the same method and seed but another hash (settings changed)
+is re-run and replaced. The model is saved into a hidden sibling folder and then moved into place, so
+``models/<method>-seed<k>`` is never half written.
+
+A neural run killed part-way resumes from its newest complete Trainer checkpoint in
+``<output>/work/<method>-seed<k>/checkpoints`` (saved each epoch and every ``checkpoint_steps`` optimisation
+steps); its row records ``train_steps`` and ``resumed_from_step``. The work folder is deleted once the run
+has finished (unless ``keep_checkpoints``).
 
 At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``) are rebuilt
 from ``results.json`` by :func:`frugaltext.reports.build_reports`, so they can be remade without training
@@ -39,6 +53,7 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -57,11 +72,14 @@ from frugaltext.experiment.config import (
 )
 from frugaltext.experiment.provenance import frugaltext_version, machine, package_version, torch_threads
 from frugaltext.experiment.results import (
+    LOCKS_DIR,
     RESULTS_CSV,
     RESULTS_JSON,
     CompareResult,
     add_result_row,
+    lock_holder,
     read_results,
+    run_lock,
 )
 from frugaltext.reports import build_reports
 
@@ -249,24 +267,50 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
         runs = [(m, s) for m in order for s in config.seed_values]
         ran: list[str] = []
         skipped: list[str] = []
-        with _progress(progress, len(runs)) as advance:
-            for method, seed in runs:
-                run_name = f"{method}-seed{seed}"
-                settings = resolved_settings(method, config)
+        busy: list[tuple[str, int]] = []
+
+        def attempt(method: str, seed: int, blocking: bool) -> str:
+            run_name = f"{method}-seed{seed}"
+            settings = resolved_settings(method, config)
+            if (
+                settings.get("teacher") == "auto"
+                and method != TEACHER_METHOD
+                and (TEACHER_METHOD, seed) in busy
+            ):
+                logger.info("%s: its teacher %s-seed%d is being trained by another process; later",
+                            run_name, TEACHER_METHOD, seed)
+                return "busy"
+            with run_lock(output_dir, run_name, blocking=blocking) as held:
+                if not held:
+                    logger.info(
+                        "%s: skipping for now, %s is training it (lock %s); results.json is read again at "
+                        "the end",
+                        run_name,
+                        lock_holder(output_dir, run_name),
+                        output_dir / LOCKS_DIR / f"{run_name}.lock",
+                    )
+                    return "busy"
                 chash = config_hash(data_id, method, settings)
                 rows = read_results(paths["results_json"])  # another process may have added rows
                 done = [r for r in rows if r.get("method") == method and r.get("seed") == seed]
                 if any(r.get("config_hash") == chash for r in done):
-                    logger.info(
-                        "%s: skipping, already done (config hash %s in %s)",
+                    problem = _stored_model_problem(method, output_dir, run_name)
+                    if problem is None:
+                        logger.info(
+                            "%s: skipping, already done (config hash %s in %s, model folder verified)",
+                            run_name,
+                            chash,
+                            paths["results_json"],
+                        )
+                        return "skipped"
+                    logger.warning(
+                        "models/%s: %s; training %s again (its row in %s will be replaced)",
                         run_name,
-                        chash,
-                        paths["results_json"],
+                        problem,
+                        run_name,
+                        RESULTS_JSON,
                     )
-                    skipped.append(run_name)
-                    advance(run_name, skipped=True)
-                    continue
-                if done:
+                elif done:
                     logger.info(
                         "%s: settings changed since the stored row (hash %s -> %s); running again",
                         run_name,
@@ -287,9 +331,25 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
                     output_dir,
                     order,
                 )
-                rows = add_result_row(row, output_dir)
-                ran.append(run_name)
-                advance(run_name, skipped=False)
+                add_result_row(row, output_dir)
+                return "ran"
+
+        with _progress(progress, len(runs)) as advance:
+            for method, seed in runs:
+                outcome = attempt(method, seed, blocking=False)
+                if outcome == "busy":
+                    busy.append((method, seed))
+                    continue
+                (ran if outcome == "ran" else skipped).append(f"{method}-seed{seed}")
+                advance(f"{method}-seed{seed}", skipped=outcome == "skipped")
+            # Runs another process held: wait for it, then take its row (or train, if it died or failed).
+            while busy:
+                method, seed = busy.pop(0)
+                run_name = f"{method}-seed{seed}"
+                logger.info("%s: waiting for the other process training it to finish", run_name)
+                outcome = attempt(method, seed, blocking=True)
+                (ran if outcome == "ran" else skipped).append(run_name)
+                advance(run_name, skipped=outcome == "skipped")
 
         rows = read_results(paths["results_json"])
         report = build_reports(paths["results_json"], reference=config.reference)
@@ -351,6 +411,52 @@ class _progress:
             self._progress.stop()
 
 
+def _stored_model_problem(method_name: str, output_dir: Path, run_name: str) -> str | None:
+    """Why the saved model of a finished run cannot be trusted, or None when it can.
+
+    The folder ``<output>/models/<run_name>`` must match its ``frugaltext_manifest.json`` (every file's
+    size and SHA-256, :func:`frugaltext.manifest.verify_manifest`). A folder saved by a frugaltext older
+    than the manifest (it has ``frugaltext_method.json`` but no manifest) is loaded once with
+    :func:`frugaltext.methods.base.load_model`; when it loads its manifest is written now and the run
+    counts as done. Methods with ``saves_model = False`` have nothing to check.
+    """
+    from frugaltext.manifest import MANIFEST_FILE, verify_manifest, write_manifest
+    from frugaltext.methods.base import METHOD_FILE, get_method_class, load_model
+
+    if not get_method_class(base_method(method_name)).saves_model:
+        return None
+    model_dir = output_dir / "models" / run_name
+    problem = verify_manifest(model_dir)
+    if problem == f"no {MANIFEST_FILE}":
+        if not (model_dir / METHOD_FILE).is_file():
+            return f"no {MANIFEST_FILE} and no {METHOD_FILE} (the save was cut short)"
+        try:
+            load_model(model_dir)
+        except Exception as err:  # noqa: BLE001 - any failure means "not a usable model"
+            return f"no {MANIFEST_FILE} (saved by an older frugaltext) and it does not load: {err}"
+        write_manifest(model_dir)
+        logger.info("models/%s: saved by an older frugaltext (no manifest); it loads, manifest written",
+                    run_name)
+        return None
+    return problem
+
+
+def _save_model(method: Any, model_dir: Path) -> None:
+    """Save ``method`` into a hidden sibling folder, then move it to ``model_dir`` (replacing an old one), so
+    ``model_dir`` is always either the old or the new complete model."""
+    partial = model_dir.with_name(f".{model_dir.name}.partial{os.getpid()}")
+    old = model_dir.with_name(f".{model_dir.name}.old{os.getpid()}")
+    for leftover in model_dir.parent.glob(f".{model_dir.name}.*"):  # from a killed process
+        shutil.rmtree(leftover, ignore_errors=True)
+    method.save(partial)
+    if not partial.is_dir():  # a non-zero torchrun rank: rank 0 saves
+        return
+    if model_dir.exists():
+        os.replace(model_dir, old)
+    os.replace(partial, model_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _run_one(
     config: CompareConfig,
     data: Any,
@@ -399,6 +505,8 @@ def _run_one(
         )
         cls = get_method_class(base_method(method_name))
         method = cls(**{k: v for k, v in run_settings.items()})
+        if hasattr(method, "checkpoint_steps"):
+            method.checkpoint_steps = config.checkpoint_steps
         meter = CostMeter(cost_settings)
         work_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -424,7 +532,7 @@ def _run_one(
             )
             meter.measure_model(method, eval_split.texts)
             meter.measure_inference(method, eval_split.texts)
-            method.save(model_dir)
+            _save_model(method, model_dir)
             log.info("%s: model saved to %s", run_name, model_dir)
         except Exception:
             log.exception("%s: failed", run_name)
@@ -464,6 +572,8 @@ def _run_one(
             "config_hash": chash,
             "data_identity": config.data_identity(),
             "model_dir": str(model_dir),
+            "train_steps": getattr(method, "train_steps", None),
+            "resumed_from_step": getattr(method, "resumed_steps", None),
             "data_notes": list(data.notes),
             "frugaltext_version": frugaltext_version(),
             "torch_version": package_version("torch"),

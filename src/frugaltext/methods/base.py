@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,10 @@ class Method(ABC):
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type] = object
+    #: whether :meth:`save` writes a model that ``compare`` must find (and verify) before it skips a run as
+    #: done; every built-in method does. A method without a saved model sets False and is re-run only when
+    #: its results row is missing or its settings changed.
+    saves_model: ClassVar[bool] = True
 
     def __init__(self, settings: Any = None, **overrides: Any) -> None:
         settings = settings if settings is not None else self.Settings()
@@ -184,9 +189,26 @@ class Method(ABC):
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write the model and ``frugaltext_method.json`` (method name, settings, labels) to ``directory``."""
+        """Write the model, ``frugaltext_method.json`` (method name, settings, labels) and, last,
+        ``frugaltext_manifest.json`` (every file's path, size and SHA-256; :mod:`frugaltext.manifest`) to
+        ``directory``.
+
+        A manifest already in ``directory`` is removed first, so a save cut short leaves no manifest and
+        ``compare`` does not take the folder for a finished model. Under ``torchrun`` only global rank 0
+        writes (the other processes return ``directory`` untouched).
+
+        Returns
+        -------
+        Path
+            ``directory``.
+        """
+        from frugaltext.manifest import MANIFEST_FILE, write_manifest
+
         directory = Path(directory)
+        if int(os.environ.get("RANK", "0")) != 0:  # as training.hf.is_main_process, without importing torch
+            return directory
         directory.mkdir(parents=True, exist_ok=True)
+        (directory / MANIFEST_FILE).unlink(missing_ok=True)
         self._save(directory)
         meta = {
             "method": self.name,
@@ -195,6 +217,7 @@ class Method(ABC):
             "multi_label": self.multi_label,
         }
         atomic_write_text(directory / METHOD_FILE, json.dumps(meta, indent=2, default=str))
+        write_manifest(directory)
         return directory
 
     @abstractmethod

@@ -61,7 +61,9 @@ def make_training_args(
     Parameters
     ----------
     output_dir : path
-        Where checkpoints go (one per epoch, only the best and the last kept), so an interrupted run resumes.
+        Where checkpoints go (one per epoch when evaluating, plus every ``checkpoint_steps`` optimisation
+        steps through :class:`StepCheckpointCallback`; the best and the newest kept, ``save_total_limit=2``),
+        so an interrupted run resumes (:func:`train_with_trainer`).
     seed : int
         Seed of the model initialisation, data order and dropout.
     epochs, batch_size, learning_rate : training schedule; ``batch_size`` is per process.
@@ -92,7 +94,7 @@ def make_training_args(
         gradient_accumulation_steps=gradient_accumulation_steps,
         eval_strategy="epoch" if evaluate else "no",
         save_strategy="epoch" if evaluate else "no",
-        save_total_limit=1,
+        save_total_limit=2,
         save_only_model=False,
         load_best_model_at_end=bool(evaluate and select_best),
         metric_for_best_model=metric_for_best_model if evaluate else None,
@@ -112,6 +114,60 @@ def make_training_args(
             kwargs["ddp_backend"] = "gloo"
     kwargs.update(extra)
     return TrainingArguments(**kwargs)
+
+
+class StepCheckpointCallback(TrainerCallback):
+    """Save a full Trainer checkpoint (model, optimizer, scheduler, RNG states, trainer state) every
+    ``every_steps`` optimisation steps, whatever the ``save_strategy``.
+
+    The Trainer's own ``save_strategy="steps"`` cannot be combined with per-epoch evaluation and
+    ``load_best_model_at_end`` (the two strategies must match), so this callback asks for the extra saves
+    (``control.should_save``) and leaves evaluation and best-epoch selection as they are. The Trainer's
+    rotation (``save_total_limit``) keeps the best checkpoint besides the newest.
+
+    Parameters
+    ----------
+    every_steps : int
+        Save when ``state.global_step`` is a multiple of it (> 0).
+    """
+
+    def __init__(self, every_steps: int) -> None:
+        if every_steps <= 0:
+            raise ValueError(f"every_steps must be > 0, got {every_steps}")
+        self.every_steps = every_steps
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
+        if state.global_step % self.every_steps == 0 and state.global_step < state.max_steps:
+            control.should_save = True
+        return control
+
+
+def find_resume_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete ``checkpoint-<step>`` folder in ``output_dir``, or None.
+
+    A checkpoint is complete when its ``trainer_state.json`` exists: the Trainer writes that file after the
+    weights, optimizer, scheduler and RNG states, so a checkpoint cut short by a kill is passed over (with a
+    log line) in favour of the previous one.
+    """
+    directory = Path(output_dir)
+    if not directory.is_dir():
+        return None
+    found = []
+    for path in directory.glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if path.is_dir() and step.isdigit():
+            found.append((int(step), path))
+    for _, path in sorted(found, reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return path
+        logger.info("%s is incomplete (no trainer_state.json: interrupted while saving); not resumed from",
+                    path)
+    return None
+
+
+def checkpoint_step(checkpoint: str | Path | None) -> int:
+    """The optimisation step of a ``checkpoint-<step>`` folder (0 for None)."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
 
 class EpochTimerCallback(TrainerCallback):
@@ -160,6 +216,7 @@ def train_with_trainer(
     callbacks: Sequence[TrainerCallback] = (),
     optimizers: tuple[Any, Any] = (None, None),
     resume: bool = True,
+    checkpoint_steps: int = 0,
 ) -> Trainer:
     """Train ``model`` with the transformers ``Trainer`` and return the trainer (best model loaded).
 
@@ -174,7 +231,14 @@ def train_with_trainer(
     meter : CostMeter, optional
         Receives each epoch's duration (``record_epoch``).
     resume : bool
-        Continue from the newest ``checkpoint-*`` in ``args.output_dir`` when there is one.
+        Continue from the newest complete ``checkpoint-*`` in ``args.output_dir`` when there is one
+        (:func:`find_resume_checkpoint`; logged as ``resuming from checkpoint-N``): the Trainer restores the
+        weights, optimizer, scheduler, RNG states and the epoch/step position, skips the batches already
+        trained in the interrupted epoch, and ends with the same ``state.global_step`` as an uninterrupted
+        run. Epoch times (``meter``) cover only the epochs run after the resume.
+    checkpoint_steps : int, default 0
+        Also save a checkpoint every this many optimisation steps (:class:`StepCheckpointCallback`); 0 saves
+        only where ``args.save_strategy`` says (each epoch when evaluating).
     """
     trainer = Trainer(
         model=model,
@@ -183,16 +247,17 @@ def train_with_trainer(
         eval_dataset=eval_dataset,
         data_collator=collator,
         compute_metrics=compute_metrics,
-        callbacks=[EpochTimerCallback(meter), *callbacks],
+        callbacks=[
+            EpochTimerCallback(meter),
+            *([StepCheckpointCallback(checkpoint_steps)] if checkpoint_steps > 0 else []),
+            *callbacks,
+        ],
         optimizers=optimizers,
     )
-    checkpoint = None
-    if resume and Path(args.output_dir).is_dir():
-        found = sorted(Path(args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        if found:
-            checkpoint = str(found[-1])
-            logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    checkpoint = find_resume_checkpoint(args.output_dir) if resume else None
+    if checkpoint is not None:
+        logger.info("resuming from %s in %s", checkpoint.name, checkpoint.parent)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     return trainer
 
 
