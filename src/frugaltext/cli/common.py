@@ -57,6 +57,11 @@ def extra_options(ctx: typer.Context, typed: bool = False) -> dict[str, Any]:
     return options
 
 
+def progress_enabled() -> bool:
+    """Show progress bars: stderr is a terminal and neither ``--quiet`` nor a higher log level is set."""
+    return err_console.is_terminal and logging.getLogger("frugaltext").getEffectiveLevel() <= logging.INFO
+
+
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Log ``frugaltext`` records to stderr through rich (INFO; DEBUG with verbose; WARNING with quiet)."""
     from rich.logging import RichHandler
