@@ -176,11 +176,11 @@ def train(
 
     cls = get_method_class(method)
     model = cls(**settings)
+    check_encoder_settings(model)
     output = check_output_dir(output)
     dataset = _load(data, text_field, label_field, multi_label, min_train_labels=2)
     if max_train_docs is not None:
         dataset = dataset.limit(n_train=max_train_docs, seed=13)
-    check_encoder_settings(model)
     meter = CostMeter(CostSettings(measure_energy=measure_energy))
     created = not output.exists()
     try:

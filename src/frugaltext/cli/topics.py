@@ -54,6 +54,9 @@ def topics(
                 f"topics: unknown setting(s) {', '.join(unknown)}; valid settings: "
                 f"{', '.join(sorted(accepted))} (written --min-df 5, --epochs 50, ...)"
             )
+        from frugaltext.fileio import check_output_dir
+
+        check_output_dir(output, "--output")
         dataset = load_data(data, text_field=text_field, label_field=label_field)
         result = train_topics(dataset, n_topics=n_topics, output_dir=output, **settings)
     ppl = result.perplexity

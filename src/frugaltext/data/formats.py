@@ -266,9 +266,12 @@ class RecordStream:
                     f'must be one JSON object such as {{"text": "...", "label": "..."}}.{hint}'
                 ) from None
             if not isinstance(record, dict):
+                hint = ""
+                if lineno == 1 and isinstance(record, list) and record and isinstance(record[0], dict):
+                    hint = " The file looks like one JSON array; write one JSON object per line (JSON Lines)."
                 raise DataFormatError(
                     f"{display}, line {lineno}: expected a JSON object, got {type(record).__name__}; each "
-                    'line must be one JSON object such as {"text": "...", "label": "..."}'
+                    f'line must be one JSON object such as {{"text": "...", "label": "..."}}.{hint}'
                 )
             yield Record(display, lineno, record)
 

@@ -195,6 +195,14 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
     FrugalTextError
         Anything a method raises; rows of the runs finished before stay in ``results.json``.
     """
+    from frugaltext.experiment.preflight import check_compare, undo_on_failure
+
+    checked = check_compare(config)  # data, methods, settings and output, before any file is created
+    with undo_on_failure(checked):
+        return _run_compare(config, progress, checked.data)
+
+
+def _run_compare(config: CompareConfig, progress: bool, data: Any) -> CompareResult:
     from frugaltext.cost.meter import CostSettings
     from frugaltext.methods.base import get_method_class, replace_settings
 
@@ -220,7 +228,6 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
             config.data,
             output_dir,
         )
-        data = _load_data(config)
         for note in data.notes:
             logger.info("data: %s", note)
         eval_split, eval_name = _labels_for_run(data)

@@ -171,7 +171,8 @@ def max_sequence_length(path: str | Path) -> int | None:
     return limit
 
 
-def check_max_length(path: str | Path, length: int, setting: str = "max_length", where: str = "") -> None:
+def check_max_length(path: str | Path, length: int, setting: str = "max_length", where: str = "",
+                     per_unit: int = 1) -> None:
     """Raise :class:`ConfigError` when sequences of ``length`` tokens do not fit the encoder at ``path``.
 
     Parameters
@@ -184,6 +185,9 @@ def check_max_length(path: str | Path, length: int, setting: str = "max_length",
         The setting named in the message (e.g. ``"max_length"``, or ``"max_length / n_partitions"``).
     where : str
         Prefix of the message (``"method 'bert'"``).
+    per_unit : int, default 1
+        ``length`` is ``max_length // per_unit`` (TopicBERT's partitions): the fix names ``max_length``'s
+        largest value, ``limit * per_unit``.
 
     Raises
     ------
@@ -196,7 +200,7 @@ def check_max_length(path: str | Path, length: int, setting: str = "max_length",
         prefix = f"{where}: " if where else ""
         raise ConfigError(
             f"{prefix}setting {setting} = {length} is larger than the {limit} tokens the encoder {path} "
-            f"accepts (its max_position_embeddings); set {setting} to at most {limit}"
+            f"accepts (its max_position_embeddings); set max_length to at most {limit * per_unit}"
         )
 
 
@@ -220,4 +224,5 @@ def check_settings_max_length(settings: Any, where: str = "") -> None:
     if isinstance(partitions, int) and partitions > 1:
         length = settings.max_length // partitions
         name = f"max_length / n_partitions ({settings.max_length} / {partitions})"
-    check_max_length(path, length, name, where)
+    per_unit = partitions if isinstance(partitions, int) and partitions > 1 else 1
+    check_max_length(path, length, name, where, per_unit=per_unit)
