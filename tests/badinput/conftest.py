@@ -86,14 +86,18 @@ def assert_clean_failure(result, expected: list[str], root: Path, before: set[st
     assert not created, f"the failed command left {sorted(created)}"
 
 
+def train_toy_model(root: Path) -> Path:
+    """Train tfidf-lr on the toy directory (single-label: earn, crude, grain) into ``root/model``."""
+    from frugaltext.api import train
+
+    train(data=toy_dir(root / "data"), method="tfidf-lr", output=root / "model", measure_energy=False)
+    return root / "model"
+
+
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
     """A tfidf-lr model trained on the toy directory (single-label: earn, crude, grain)."""
-    from frugaltext.api import train
-
-    root = tmp_path_factory.mktemp("badinput-model")
-    train(data=toy_dir(root / "data"), method="tfidf-lr", output=root / "model", measure_energy=False)
-    return root / "model"
+    return train_toy_model(tmp_path_factory.mktemp("badinput-model"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""predict reads with the training reader, streams in chunks, writes atomically, and needs no torch for tf-idf."""
+"""predict reads with the training reader, streams in chunks, writes atomically, needs no torch for tf-idf."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ import pytest
 
 from frugaltext.api import evaluate, iter_predictions, predict, predict_file
 from frugaltext.errors import DataFormatError
-from tests.badinput.conftest import run_cli, toy_rows, trained_model, write_jsonl  # noqa: F401 - fixture
+from tests.badinput.conftest import run_cli, toy_rows, train_toy_model, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory) -> Path:
+    return train_toy_model(tmp_path_factory.mktemp("predict-model"))
 
 
 def test_a_txt_line_with_unicode_line_breaks_is_one_document(trained_model, tmp_path):
