@@ -373,6 +373,12 @@ def _check_threshold(threshold: Any) -> float:
     return float(threshold)
 
 
+def _check_positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"predict: {name} must be a positive integer, got {value!r}")
+    return value
+
+
 def _rows_of(method: Any, ids: Sequence[str], proba: np.ndarray, threshold: float) -> list[dict[str, Any]]:
     names = list(method.label_names)
     rows: list[dict[str, Any]] = []
@@ -464,6 +470,8 @@ def iter_predictions(
     from frugaltext.methods.base import Method, load_model
 
     threshold = _check_threshold(threshold)
+    _check_positive(batch_size, "batch_size")
+    _check_positive(chunk_size, "chunk_size")
     _check_predict_args(texts, input, None)
     method = model if isinstance(model, Method) else load_model(model)
     for chunk in _document_chunks(texts, input, text_field, chunk_size):
@@ -561,7 +569,7 @@ def predict(
     ------
     ConfigError
         Neither or both of ``texts`` and ``input``; an output that is not ``.jsonl``/``.csv``, is a
-        directory or lies under a file; a threshold outside [0, 1].
+        directory or lies under a file; a threshold outside [0, 1]; a batch or chunk size below 1.
     ModelLoadError, DataNotFoundError, DataFormatError
         A damaged model folder; a missing, corrupt or malformed input (file and line named).
     """
@@ -602,6 +610,8 @@ def _predict_stream(model: Any, texts: Any, input: Any, output: Any, text_field:
     from frugaltext.methods.base import load_model
 
     threshold = _check_threshold(threshold)
+    _check_positive(batch_size, "batch_size")
+    _check_positive(chunk_size, "chunk_size")
     out_path = _check_predict_args(texts, input, output)
     method = load_model(model)
     chunks = iter_predictions(method, texts, input, text_field, batch_size, threshold, chunk_size)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,12 +86,15 @@ def _load_checked_data(config: CompareConfig) -> Any:
     return data
 
 
-def check_compare(config: CompareConfig) -> CheckedCompare:
+def check_compare(config: CompareConfig, order_methods: Callable[..., Any] | None = None) -> CheckedCompare:
     """Validate a comparison before any file is created; return the loaded data and the folder's state.
 
     Parameters
     ----------
     config : CompareConfig
+    order_methods : callable, optional
+        :func:`frugaltext.experiment.runner.order_methods`, called as ``order_methods(methods, settings)``
+        to check the ``teacher: auto`` order (passed in by the runner: this module does not import it).
 
     Returns
     -------
@@ -106,21 +109,22 @@ def check_compare(config: CompareConfig) -> CheckedCompare:
     DataNotFoundError, DataFormatError
         From :func:`frugaltext.data.load_data`, including a training split with a single label.
     """
-    from frugaltext.api import check_encoder_settings
     from frugaltext.cost.meter import CostSettings
-    from frugaltext.experiment.runner import order_methods
     from frugaltext.fileio import check_output_dir
     from frugaltext.methods.base import get_method_class, replace_settings
 
     output_dir = check_output_dir(config.output, "--output")
     for method in config.methods:
         get_method_class(base_method(method))
-    order_methods(config.methods, config.settings)
+    if order_methods is not None:
+        order_methods(config.methods, config.settings)
     replace_settings(CostSettings(), dict(config.cost), where="cost settings")
     for method in config.methods:
-        settings = resolved_settings(method, config)
-        instance = get_method_class(base_method(method))(**settings)
-        check_encoder_settings(instance)
+        settings = get_method_class(base_method(method))(**resolved_settings(method, config)).settings
+        if hasattr(settings, "max_length") and hasattr(settings, "model_name_or_path"):
+            from frugaltext.models.encoders import check_settings_max_length
+
+            check_settings_max_length(settings, f"method {method!r}")
     data = _load_checked_data(config)
     config_yaml = output_dir / "config.yaml"
     return CheckedCompare(

@@ -197,7 +197,7 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
     """
     from frugaltext.experiment.preflight import check_compare, undo_on_failure
 
-    checked = check_compare(config)  # data, methods, settings and output, before any file is created
+    checked = check_compare(config, order_methods)  # data, methods, settings, output: before any file
     with undo_on_failure(checked):
         return _run_compare(config, progress, checked.data)
 
