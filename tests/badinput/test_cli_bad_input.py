@@ -810,6 +810,24 @@ def _(t, m):
     return ["topics", "--data", d, "--output", t / "topics"], ["train.jsonl, line 1", "not valid UTF-8"]
 
 
+@case("topics-epochs-nan")
+def _(t, m):
+    return ["topics", "--data", toy_dir(t / "d"), "--output", t / "topics", "--epochs", "nan"], [
+        "setting 'epochs'", "finite"]
+
+
+@case("topics-setting-not-a-number")
+def _(t, m):
+    return ["topics", "--data", toy_dir(t / "d"), "--output", t / "topics", "--n-top-words", "ten"], [
+        "setting 'n_top_words'", "cannot read 'ten'"]
+
+
+@case("topics-bool-for-number")
+def _(t, m):
+    return ["topics", "--data", toy_dir(t / "d"), "--output", t / "topics", "--learning-rate", "true"], [
+        "setting 'learning_rate'"]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_clear_line(name, tmp_path, model_copy):
     work = tmp_path / "case"
