@@ -65,6 +65,25 @@ def _(t, m):
     return _train(t / "nope.jsonl", out=t / "out"), ["nope.jsonl", "no such file or directory"]
 
 
+def _unreadable(path: Path) -> Path:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    path.chmod(0)
+    return path
+
+
+@case("train-unreadable-file")
+def _(t, m):
+    return _train(_unreadable(_good(t)), out=t / "out"), ["train.jsonl", "cannot read the file"]
+
+
+@case("predict-unreadable-file")
+def _(t, m):
+    docs = t / "docs.txt"
+    docs.write_text("oil\n", encoding="utf-8")
+    return _predict(m, _unreadable(docs), t / "p.jsonl"), ["docs.txt", "cannot read the file"]
+
+
 @case("train-empty-directory")
 def _(t, m):
     (t / "d").mkdir()

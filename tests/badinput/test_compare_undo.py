@@ -1,8 +1,10 @@
-"""A comparison that fails after it started removes what it created, and nothing of finished runs."""
+"""A comparison (or a training) that fails after it started removes what it created, and nothing of finished
+runs."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,8 @@ class FailingMethod(MajorityMethod):
     name = "test-fails"
 
     def fit(self, data, meter, seed=0, output_dir=None):
+        if output_dir is not None:  # as a neural method does: its work folder exists when it fails
+            (Path(output_dir) / "logs").mkdir(parents=True, exist_ok=True)
         raise DataFormatError("toy.jsonl, line 3: found only while training; fix the row")
 
 
@@ -72,3 +76,11 @@ def test_finished_runs_keep_their_rows_models_and_logs(tmp_path, failing_method)
     again = _compare(data, out, "test-majority,test-fails")
     assert again.exit_code == 1
     assert json.loads((out / "results.json").read_text(encoding="utf-8")) == rows
+
+
+def test_a_failed_train_leaves_no_output_folder(tmp_path, failing_method):
+    data = toy_dir(tmp_path / "d")
+    before = snapshot(tmp_path)
+    result = run_cli(["train", "--data", data, "--method", "test-fails", "--output", tmp_path / "model",
+                      "--no-measure-energy"])
+    assert_clean_failure(result, ["found only while training"], tmp_path, before)
