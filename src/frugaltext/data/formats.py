@@ -29,6 +29,7 @@ keeps its line number.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import json
 import os
@@ -348,7 +349,7 @@ def missing_reason(path: Path) -> str:
         except RuntimeError:  # Python < 3.13 reports a loop this way
             return "is a symbolic link loop (it points back to itself); replace it with the real file"
         except OSError as err:
-            if getattr(err, "errno", None) == 40:  # ELOOP
+            if err.errno == errno.ELOOP:
                 return "is a symbolic link loop (it points back to itself); replace it with the real file"
             return f"is a broken symbolic link (to {os.readlink(path)!r}); point it at an existing file"
     if path.is_dir():
@@ -357,7 +358,7 @@ def missing_reason(path: Path) -> str:
         try:
             path.stat()
         except OSError as err:
-            if getattr(err, "errno", None) == 40:
+            if err.errno == errno.ELOOP:
                 return "lies under a symbolic link loop; replace the link with the real directory"
         return "does not exist"
     return "is not a regular file"
