@@ -13,26 +13,27 @@ Each function does what the command of the same name does and returns what it pr
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import gzip
-import io
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from frugaltext.errors import ConfigError, DataFormatError, DataNotFoundError
+from frugaltext.data.texts import Documents
+from frugaltext.errors import ConfigError, DataFormatError
 from frugaltext.experiment.config import resolve_config
 from frugaltext.experiment.results import CompareResult
 from frugaltext.experiment.runner import run_compare
 
 logger = logging.getLogger("frugaltext.api")
 
-__all__ = ["compare", "evaluate", "predict", "read_texts", "train"]
+__all__ = ["compare", "evaluate", "iter_predictions", "predict", "predict_file", "read_texts", "train"]
 
 
 def compare(
@@ -89,6 +90,7 @@ def _load(
     multi_label: bool | None,
     validation_fraction: float = 0.1,
     seed: int = 13,
+    **options: Any,
 ) -> Any:
     from frugaltext.data import load_data
 
@@ -99,7 +101,19 @@ def _load(
         multi_label=multi_label,
         validation_fraction=validation_fraction,
         seed=seed,
+        **options,
     )
+
+
+def check_encoder_settings(method: Any) -> None:
+    """Check a method's settings against its encoder before training (``max_length`` within the encoder's
+    positions, see :func:`frugaltext.models.encoders.check_settings_max_length`); methods without an encoder
+    are left alone and nothing heavy is imported for them."""
+    settings = method.settings
+    if hasattr(settings, "max_length") and hasattr(settings, "model_name_or_path"):
+        from frugaltext.models.encoders import check_settings_max_length
+
+        check_settings_max_length(settings, f"method {method.name!r}")
 
 
 def _is_main_process() -> bool:
@@ -158,24 +172,44 @@ def train(
     Raises
     ------
     ConfigError
-        Unknown method or setting.
+        Unknown method or setting, ``max_length`` beyond the encoder's positions, an ``output`` that is a
+        file or lies under one (all checked before training).
     DataNotFoundError, DataFormatError
-        From the data loader.
+        From the data loader; also a training split with a single label.
     """
     from frugaltext.cost.meter import CostMeter, CostSettings
-    from frugaltext.fileio import atomic_write_text
-    from frugaltext.methods.base import get_method_class, probabilities_to_predictions
-    from frugaltext.metrics import classification_metrics
+    from frugaltext.errors import FrugalTextError
+    from frugaltext.fileio import check_output_dir, remove_if_no_files
+    from frugaltext.methods.base import get_method_class
 
     cls = get_method_class(method)
     model = cls(**settings)
     if hasattr(model, "checkpoint_steps"):
         model.checkpoint_steps = int(checkpoint_steps)
-    dataset = _load(data, text_field, label_field, multi_label)
+    check_encoder_settings(model)
+    output = check_output_dir(output)
+    dataset = _load(data, text_field, label_field, multi_label, min_train_labels=2)
     if max_train_docs is not None:
         dataset = dataset.limit(n_train=max_train_docs, seed=13)
     meter = CostMeter(CostSettings(measure_energy=measure_energy))
-    output = Path(output)
+    created = not output.exists()
+    try:
+        _fit_and_save(model, dataset, meter, output, method, seed, data)
+    except FrugalTextError:
+        # undo the folders this call created when nothing was written into them (checkpoints stay)
+        remove_if_no_files(output / "work")
+        if created:
+            remove_if_no_files(output)
+        raise
+    return model
+
+
+def _fit_and_save(model: Any, dataset: Any, meter: Any, output: Path, method: str, seed: int, data: Any
+                  ) -> None:
+    from frugaltext.fileio import atomic_write_text
+    from frugaltext.methods.base import probabilities_to_predictions
+    from frugaltext.metrics import classification_metrics
+
     logger.info(
         "train: %s on %s (%d train / %d validation documents), seed %d",
         method,
@@ -209,7 +243,6 @@ def train(
             "resumed_from_step": getattr(model, "resumed_steps", None),
         }
         atomic_write_text(output / "train_result.json", json.dumps(result, indent=2, default=str) + "\n")
-    return model
 
 
 def _remove_work_dir(work: Path) -> None:
@@ -273,7 +306,8 @@ def evaluate(
         evaluated whole, whatever ``split`` says (the loader's carved validation part is put back).
     split : {"test", "validation", "train"}, default "test"
     output : path, optional
-        JSON file for the scores; default ``<model>/eval-<split>.json``.
+        JSON file for the scores (parent directories are created); default
+        ``<model>/eval-<split>.json``. Checked before the model loads.
     text_field, label_field
         As :func:`frugaltext.data.load_data`.
     batch_size : int, default 32
@@ -291,17 +325,20 @@ def evaluate(
     DataFormatError
         If the data's labels are not among the model's, or the task type differs.
     ConfigError
-        If ``split`` is not one of the three names or the data has no such split.
+        If ``split`` is not one of the three names or the data has no such split, or ``output`` is a
+        directory or lies under a file.
     """
-    from frugaltext.fileio import atomic_write_text
+    from frugaltext.fileio import atomic_open, check_output_file
     from frugaltext.methods.base import load_model, probabilities_to_predictions
     from frugaltext.metrics import classification_metrics
 
     if split not in ("train", "validation", "test"):
         raise ConfigError(f"split must be 'train', 'validation' or 'test', got {split!r}")
+    if output is not None:
+        output = check_output_file(output, "--output")
     method = load_model(model)
-    dataset = _load(data, text_field, label_field, method.multi_label)
     single_file = Path(str(data)).is_file()
+    dataset = _load(data, text_field, label_field, method.multi_label, carve_validation=not single_file)
     if single_file:
         from frugaltext.data.dataset import Split
 
@@ -327,7 +364,8 @@ def evaluate(
     proba = method.predict_proba(chosen.texts, batch_size=batch_size)
     y_pred = probabilities_to_predictions(proba, method.multi_label)
     scores = classification_metrics(y_true, y_pred, method.label_names, method.multi_label)
-    output = Path(output) if output is not None else Path(model) / f"eval-{split_name}.json"
+    if output is None:
+        output = check_output_file(Path(model) / f"eval-{split_name}.json", "--output")
     result = {
         "model": str(model),
         "method": method.name,
@@ -337,171 +375,36 @@ def evaluate(
         **scores,
         "output": str(output),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output, json.dumps(result, indent=2) + "\n")
+    with atomic_open(output) as handle:
+        handle.write(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def read_texts(path: str | os.PathLike[str], text_field: str = "text") -> tuple[list[str], list[str]]:
-    """Read the documents to classify from a file.
+def read_texts(path: str | os.PathLike[str], text_field: str = "text") -> Documents:
+    """Read the documents to classify from a file: :func:`frugaltext.data.read_texts` (the one reader of
+    train, evaluate, predict and compare; kept here for old imports)."""
+    from frugaltext.data.texts import read_texts as _read
 
-    Formats by ending: ``.txt`` (one document per non-empty line), ``.jsonl`` / ``.json`` / ``.jsonl.gz``
-    (JSON Lines with a ``text_field`` key), ``.csv`` / ``.tsv`` (with a ``text_field`` column, optionally
-    gzipped). An ``id`` field/column, when present, is kept.
-
-    Returns
-    -------
-    texts : list of str
-    ids : list of str
-        The ``id`` values, else ``"<line>"`` (1-based line of the file).
-
-    Raises
-    ------
-    DataNotFoundError
-        If the file does not exist.
-    DataFormatError
-        Unsupported ending, bad JSON, non-UTF-8 bytes, a missing text field, an empty text, or no documents.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"input file {path} does not exist; pass a .txt, .jsonl or .csv file of documents"
-        )
-    name = path.name.lower()
-    stem = name[:-3] if name.endswith(".gz") else name
-    kind = next(
-        (
-            k
-            for e, k in (
-                (".txt", "txt"),
-                (".jsonl", "json"),
-                (".json", "json"),
-                (".csv", "csv"),
-                (".tsv", "tsv"),
-            )
-            if stem.endswith(e)
-        ),
-        None,
-    )
-    if kind is None:
-        raise DataFormatError(
-            f"{path}: unsupported file type; use .txt (one document per line), .jsonl "
-            "(with a 'text' field) or .csv/.tsv (with a 'text' column), optionally .gz"
-        )
-    raw = path.read_bytes()
-    if name.endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except OSError as err:
-            raise DataFormatError(f"{path}: not a valid gzip file ({err})") from err
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"{path}, line {line}: not UTF-8 (byte {err.start}); re-save the file as UTF-8"
-        ) from err
-    texts: list[str] = []
-    ids: list[str] = []
-    if kind == "txt":
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                texts.append(line.strip())
-                ids.append(str(lineno))
-    elif kind == "json":
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{path}, line {lineno}: invalid JSON ({err.msg})") from err
-            if not isinstance(row, dict) or text_field not in row:
-                raise DataFormatError(
-                    f"{path}, line {lineno}: field {text_field!r} is missing; use --text-field "
-                    "to pick another field"
-                )
-            _append(texts, ids, row[text_field], row.get("id"), lineno, path, text_field)
-    else:
-        reader = csv.DictReader(io.StringIO(text), delimiter="," if kind == "csv" else "\t")
-        if reader.fieldnames is None or text_field not in reader.fieldnames:
-            raise DataFormatError(
-                f"{path}, line 1: column {text_field!r} is missing (columns: "
-                f"{reader.fieldnames}); use --text-field to pick another column"
-            )
-        for row in reader:
-            _append(texts, ids, row[text_field], row.get("id"), reader.line_num, path, text_field)
-    if not texts:
-        raise DataFormatError(f"{path}: no documents found; the file is empty")
-    return texts, ids
+    return _read(path, text_field)
 
 
-def _append(
-    texts: list[str], ids: list[str], value: Any, row_id: Any, lineno: int, path: Path, field: str
-) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise DataFormatError(
-            f"{path}, line {lineno}: field {field!r} is empty or not text; every document "
-            "needs a non-empty text"
-        )
-    texts.append(value)
-    ids.append(str(row_id) if row_id not in (None, "") else str(lineno))
+#: Documents per prediction chunk of :func:`iter_predictions` (memory stays constant in the input size).
+PREDICT_CHUNK_SIZE = 1000
 
 
-def predict(
-    model: str | os.PathLike[str],
-    texts: Sequence[str] | None = None,
-    input: str | os.PathLike[str] | None = None,  # noqa: A002 - mirrors the --input option
-    output: str | os.PathLike[str] | None = None,
-    text_field: str = "text",
-    batch_size: int = 32,
-    threshold: float = 0.5,
-) -> list[dict[str, Any]]:
-    """Run ``frugaltext predict``: label documents with a saved model.
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"predict: threshold must be a number in [0, 1], got {threshold!r}")
+    return float(threshold)
 
-    Parameters
-    ----------
-    model : path
-        Directory written by ``frugaltext train`` / ``Method.save``.
-    texts : sequence of str, optional
-        Documents; or give ``input``.
-    input : path, optional
-        File of documents (see :func:`read_texts`).
-    output : path, optional
-        ``.jsonl`` or ``.csv`` file to write the predictions to.
-    text_field : str, default "text"
-    batch_size : int, default 32
-    threshold : float, default 0.5
-        Multi-label only: a label is predicted when its probability is at least this.
 
-    Returns
-    -------
-    list of dict, one per document, in input order
-        Single-label: ``{"id", "label", "probability"}`` (the arg-max label and its probability).
-        Multi-label: ``{"id", "labels", "probabilities"}`` (the labels at or above ``threshold``, and their
-        probabilities in the same order).
+def _check_positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"predict: {name} must be a positive integer, got {value!r}")
+    return value
 
-    Raises
-    ------
-    ConfigError
-        Neither or both of ``texts`` and ``input``; an output file that is not ``.jsonl`` or ``.csv``.
-    ModelLoadError, DataNotFoundError, DataFormatError
-    """
-    from frugaltext.fileio import atomic_write_text
-    from frugaltext.methods.base import load_model
 
-    if (texts is None) == (input is None):
-        raise ConfigError("predict: give either texts or an input file (not both)")
-    if output is not None and Path(output).suffix.lower() not in (".jsonl", ".csv"):
-        raise ConfigError(f"predict: output {output} must end in .jsonl or .csv")
-    if texts is not None:
-        if isinstance(texts, str):
-            raise ConfigError("predict: texts must be a list of strings, not one string")
-        texts, ids = list(texts), [str(i + 1) for i in range(len(texts))]
-    else:
-        texts, ids = read_texts(input, text_field)
-    method = load_model(model)
-    proba = method.predict_proba(texts, batch_size=batch_size)
+def _rows_of(method: Any, ids: Sequence[str], proba: np.ndarray, threshold: float) -> list[dict[str, Any]]:
     names = list(method.label_names)
     rows: list[dict[str, Any]] = []
     for doc_id, p in zip(ids, proba, strict=True):
@@ -517,29 +420,237 @@ def predict(
         else:
             j = int(np.argmax(p))
             rows.append({"id": doc_id, "label": names[j], "probability": round(float(p[j]), 6)})
-    if output is not None:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(output, _format_predictions(rows, output.suffix.lower(), method.multi_label))
     return rows
 
 
-def _format_predictions(rows: Sequence[Mapping[str, Any]], suffix: str, multi_label: bool) -> str:
-    if suffix == ".jsonl":
-        return "".join(json.dumps(row) + "\n" for row in rows)
-    buffer = io.StringIO()
-    columns = ["id", "labels", "probabilities"] if multi_label else ["id", "label", "probability"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        if multi_label:
-            writer.writerow(
-                {
-                    "id": row["id"],
-                    "labels": "|".join(row["labels"]),
-                    "probabilities": "|".join(f"{p:.6g}" for p in row["probabilities"]),
-                }
-            )
+def _document_chunks(
+    texts: Sequence[str] | None, input: str | os.PathLike[str] | None, text_field: str, chunk_size: int  # noqa: A002
+) -> Iterator[Documents]:
+    if texts is not None:
+        for start in range(0, len(texts), chunk_size):
+            part = list(texts[start : start + chunk_size])
+            yield Documents(part, [str(start + i + 1) for i in range(len(part))])
+        return
+    from frugaltext.data.texts import iter_texts
+
+    yield from iter_texts(input, text_field, chunk_size=chunk_size)
+
+
+def _check_predict_args(texts: Any, input: Any, output: Any) -> Path | None:  # noqa: A002
+    from frugaltext.fileio import check_output_file
+
+    if (texts is None) == (input is None):
+        raise ConfigError("predict: give either texts or an input file (not both)")
+    if texts is not None:
+        if isinstance(texts, str):
+            raise ConfigError("predict: texts must be a list of strings, not one string")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise DataFormatError(
+                    f"predict: text {i + 1} is empty or not a string ({text!r:.60}); every document needs a "
+                    "non-empty text"
+                )
+    else:
+        from frugaltext.data.formats import DOCUMENT_EXTENSIONS, _open_path
+
+        _open_path(input, DOCUMENT_EXTENSIONS)  # a missing file or unknown ending fails before loading
+    if output is None:
+        return None
+    return check_output_file(output, "--output", suffixes=(".jsonl", ".csv"))
+
+
+def iter_predictions(
+    model: str | os.PathLike[str] | Any,
+    texts: Sequence[str] | None = None,
+    input: str | os.PathLike[str] | None = None,  # noqa: A002 - mirrors the --input option
+    text_field: str = "text",
+    batch_size: int = 32,
+    threshold: float = 0.5,
+    chunk_size: int = PREDICT_CHUNK_SIZE,
+) -> Iterator[list[dict[str, Any]]]:
+    """Stream predictions: read ``chunk_size`` documents, predict them, yield their rows, and so on.
+
+    Memory stays constant in the size of ``input`` (one chunk of documents and probabilities at a time).
+
+    Parameters
+    ----------
+    model : path or Method
+        Directory written by ``frugaltext train`` / ``Method.save``, or a loaded method.
+    texts, input, text_field, batch_size, threshold
+        As :func:`predict`.
+    chunk_size : int, default 1000
+        Documents per chunk.
+
+    Yields
+    ------
+    list of dict
+        The rows of one chunk (see :func:`predict`), in input order.
+
+    Raises
+    ------
+    ConfigError, ModelLoadError, DataNotFoundError, DataFormatError
+        As :func:`predict`; a malformed row further down the input is raised when its chunk is read (the rows
+        of earlier chunks have been yielded).
+    """
+    from frugaltext.methods.base import Method, load_model
+
+    threshold = _check_threshold(threshold)
+    _check_positive(batch_size, "batch_size")
+    _check_positive(chunk_size, "chunk_size")
+    _check_predict_args(texts, input, None)
+    method = model if isinstance(model, Method) else load_model(model)
+    for chunk in _document_chunks(texts, input, text_field, chunk_size):
+        proba = method.predict_proba(chunk.texts, batch_size=batch_size)
+        yield _rows_of(method, chunk.ids, np.asarray(proba), threshold)
+
+
+class _PredictionWriter:
+    """Write prediction rows as JSON Lines or CSV to an open text file, row by row."""
+
+    def __init__(self, handle: Any, suffix: str, multi_label: bool) -> None:
+        self.handle, self.multi_label, self.n_rows = handle, multi_label, 0
+        self.writer = None
+        if suffix == ".csv":
+            columns = ["id", "labels", "probabilities"] if multi_label else ["id", "label", "probability"]
+            self.writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+            self.writer.writeheader()
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.writer is None:
+            self.handle.write("".join(json.dumps(row) + "\n" for row in rows))
         else:
-            writer.writerow(row)
-    return buffer.getvalue()
+            for row in rows:
+                self.writer.writerow(_csv_row(row, self.multi_label))
+        self.n_rows += len(rows)
+
+
+def _csv_row(row: Mapping[str, Any], multi_label: bool) -> Mapping[str, Any]:
+    if not multi_label:
+        return row
+    return {
+        "id": row["id"],
+        "labels": "|".join(row["labels"]),
+        "probabilities": "|".join(f"{p:.6g}" for p in row["probabilities"]),
+    }
+
+
+def _progress_bar(enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=None, unit=" docs", desc="predict", disable=not enabled, file=sys.stderr, leave=False)
+
+
+def predict(
+    model: str | os.PathLike[str],
+    texts: Sequence[str] | None = None,
+    input: str | os.PathLike[str] | None = None,  # noqa: A002 - mirrors the --input option
+    output: str | os.PathLike[str] | None = None,
+    text_field: str = "text",
+    batch_size: int = 32,
+    threshold: float = 0.5,
+    chunk_size: int = PREDICT_CHUNK_SIZE,
+    progress: bool = False,
+    return_rows: bool = True,
+) -> list[dict[str, Any]]:
+    """Run ``frugaltext predict``: label documents with a saved model.
+
+    The input is read, predicted and written in chunks of ``chunk_size`` documents (memory constant in the
+    input size, with ``return_rows=False``); the output goes to a hidden temporary file renamed over
+    ``output`` at the end, so a failure leaves no half-written file. Everything that can be checked (the
+    output path, the input file, the threshold, the model) is checked before the first document is read.
+
+    Parameters
+    ----------
+    model : path
+        Directory written by ``frugaltext train`` / ``Method.save``.
+    texts : sequence of str, optional
+        Documents; or give ``input``.
+    input : path, optional
+        File of documents, read by :func:`frugaltext.data.iter_texts` (the same reader as training:
+        ``.txt`` one document per line, ``.jsonl``/``.json`` with a ``text_field`` key, ``.csv``/``.tsv`` with
+        a ``text_field`` column, each optionally ``.gz``; an ``id`` field is kept).
+    output : path, optional
+        ``.jsonl`` or ``.csv`` file to write the predictions to (parent directories are created).
+    text_field : str, default "text"
+    batch_size : int, default 32
+    threshold : float in [0, 1], default 0.5
+        Multi-label only: a label is predicted when its probability is at least this.
+    chunk_size : int, default 1000
+        Documents read and predicted at a time.
+    progress : bool, default False
+        Show a progress bar (documents done, rate) on stderr.
+    return_rows : bool, default True
+        Return the rows; False returns an empty list and keeps memory constant (see also
+        :func:`predict_file`, which returns the count).
+
+    Returns
+    -------
+    list of dict, one per document, in input order
+        Single-label: ``{"id", "label", "probability"}`` (the arg-max label and its probability).
+        Multi-label: ``{"id", "labels", "probabilities"}`` (the labels at or above ``threshold``, and their
+        probabilities in the same order).
+
+    Raises
+    ------
+    ConfigError
+        Neither or both of ``texts`` and ``input``; an output that is not ``.jsonl``/``.csv``, is a
+        directory or lies under a file; a threshold outside [0, 1]; a batch or chunk size below 1.
+    ModelLoadError, DataNotFoundError, DataFormatError
+        A damaged model folder; a missing, corrupt or malformed input (file and line named).
+    """
+    collected: list[dict[str, Any]] = []
+    _predict_stream(model, texts, input, output, text_field, batch_size, threshold, chunk_size, progress,
+                    collected if return_rows else None)
+    return collected
+
+
+def predict_file(
+    model: str | os.PathLike[str],
+    input: str | os.PathLike[str],  # noqa: A002 - mirrors the --input option
+    output: str | os.PathLike[str],
+    text_field: str = "text",
+    batch_size: int = 32,
+    threshold: float = 0.5,
+    chunk_size: int = PREDICT_CHUNK_SIZE,
+    progress: bool = False,
+) -> int:
+    """Label the documents of ``input`` and write them to ``output`` in chunks, in constant memory (what
+    ``frugaltext predict`` runs); see :func:`predict` for the arguments and errors.
+
+    Returns
+    -------
+    int
+        Number of predictions written.
+    """
+    return _predict_stream(model, None, input, output, text_field, batch_size, threshold, chunk_size,
+                           progress, None)
+
+
+def _predict_stream(model: Any, texts: Any, input: Any, output: Any, text_field: str,  # noqa: A002
+                    batch_size: int, threshold: float, chunk_size: int, progress: bool,
+                    collected: list[dict[str, Any]] | None) -> int:
+    """Check everything, load the model, then predict chunk by chunk into ``output`` (atomically) and/or
+    ``collected``; return the number of documents."""
+    from frugaltext.fileio import atomic_open
+    from frugaltext.methods.base import load_model
+
+    threshold = _check_threshold(threshold)
+    _check_positive(batch_size, "batch_size")
+    _check_positive(chunk_size, "chunk_size")
+    out_path = _check_predict_args(texts, input, output)
+    method = load_model(model)
+    chunks = iter_predictions(method, texts, input, text_field, batch_size, threshold, chunk_size)
+    n_docs = 0
+    with _progress_bar(progress) as bar, contextlib.ExitStack() as stack:
+        writer = None
+        if out_path is not None:
+            handle = stack.enter_context(atomic_open(out_path))
+            writer = _PredictionWriter(handle, out_path.suffix.lower(), method.multi_label)
+        for rows in chunks:
+            if writer is not None:
+                writer.write(rows)
+            if collected is not None:
+                collected.extend(rows)
+            n_docs += len(rows)
+            bar.update(len(rows))
+    return n_docs

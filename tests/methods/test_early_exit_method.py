@@ -233,7 +233,7 @@ def test_read_unlabeled_texts(tmp_path):
     (tmp_path / "a.txt").write_text("first doc\n\nsecond doc\n", encoding="utf-8")
     assert read_unlabeled_texts(tmp_path / "a.txt") == ["first doc", "second doc"]
     (tmp_path / "b.jsonl").write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
-    with pytest.raises(DataFormatError, match=r'b.jsonl, line 2: field "text" is missing or empty'):
+    with pytest.raises(DataFormatError, match=r"b.jsonl, line 2: field 'text' is missing"):
         read_unlabeled_texts(tmp_path / "b.jsonl")
     with pytest.raises(DataNotFoundError, match="does not exist"):
         read_unlabeled_texts(tmp_path / "missing.txt")

@@ -57,15 +57,41 @@ def extra_options(ctx: typer.Context, typed: bool = False) -> dict[str, Any]:
     return options
 
 
-def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """Log ``frugaltext`` records to stderr through rich (INFO; DEBUG with verbose; WARNING with quiet)."""
+def progress_enabled() -> bool:
+    """Show progress bars: stderr is a terminal and neither ``--quiet`` nor a higher log level is set."""
+    return err_console.is_terminal and logging.getLogger("frugaltext").getEffectiveLevel() <= logging.INFO
+
+
+def _console_handler() -> logging.Handler:
+    """A RichHandler on stderr that prints a :class:`FrugalTextError` logged with its traceback (e.g.
+    ``log.exception`` in a run) without the traceback: the command prints the error as one line, and the
+    traceback stays in the run's log file (the record given to other handlers is left unchanged)."""
+    import copy
+
     from rich.logging import RichHandler
 
+    class _Handler(RichHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            info = record.exc_info
+            if info and isinstance(info[1], FrugalTextError) and not logging.getLogger(
+                "frugaltext"
+            ).isEnabledFor(logging.DEBUG):
+                record = copy.copy(record)
+                record.exc_info, record.exc_text = None, None
+            super().emit(record)
+
+    return _Handler(console=err_console, show_path=False, rich_tracebacks=False, markup=False)
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log ``frugaltext`` records to stderr through rich (INFO; DEBUG with verbose; WARNING with quiet).
+
+    Tracebacks of :class:`FrugalTextError` records are left out on the console unless ``verbose``."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     package = logging.getLogger("frugaltext")
     package.setLevel(level)
     if not any(getattr(h, "_frugaltext_cli", False) for h in package.handlers):
-        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False, markup=False)
+        handler = _console_handler()
         handler._frugaltext_cli = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(message)s"))
         package.addHandler(handler)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from frugaltext.cli.common import console, guard
+from frugaltext.cli.common import console, guard, progress_enabled
 
 
 def predict(
@@ -33,16 +33,22 @@ def predict(
         ),
     ] = 0.5,
 ) -> None:
-    """Write one prediction per document of INPUT to OUTPUT: label and probability (multi-label: lists)."""
-    from frugaltext.api import predict as run
+    """Write one prediction per document of INPUT to OUTPUT: label and probability (multi-label: lists).
+
+    The input is read and predicted in chunks of 1,000 documents and the output written as it goes (into a
+    hidden temporary file, renamed at the end), with a progress bar on stderr when it is a terminal and
+    `--quiet` is not given.
+    """
+    from frugaltext.api import predict_file
 
     with guard():
-        rows = run(
+        n_docs = predict_file(
             model=model,
             input=input_file,
             output=output,
             text_field=text_field,
             batch_size=batch_size,
             threshold=threshold,
+            progress=progress_enabled(),
         )
-    console.print(f"{len(rows)} predictions written to {output}")
+    console.print(f"{n_docs} predictions written to {output}", highlight=False, markup=False)

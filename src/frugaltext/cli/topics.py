@@ -42,7 +42,9 @@ def topics(
     with guard():
         settings = extra_options(ctx, typed=True)
         import inspect
+        import typing
 
+        from frugaltext.settings import coerce_value
         from frugaltext.topics.job import train_topics
 
         params = inspect.signature(train_topics).parameters
@@ -54,6 +56,16 @@ def topics(
                 f"topics: unknown setting(s) {', '.join(unknown)}; valid settings: "
                 f"{', '.join(sorted(accepted))} (written --min-df 5, --epochs 50, ...)"
             )
+        # each value converted and checked by the one settings converter, from the parameter's annotation
+        # (a number is finite, not a bool, an integer where one is needed; "none" for optional ones)
+        hints = typing.get_type_hints(train_topics)
+        for name, value in list(settings.items()):
+            kind = hints.get(name)
+            if kind is not None:
+                settings[name] = coerce_value(value, kind, f"topics: setting {name!r}")
+        from frugaltext.fileio import check_output_dir
+
+        check_output_dir(output, "--output")
         dataset = load_data(data, text_field=text_field, label_field=label_field)
         result = train_topics(dataset, n_topics=n_topics, output_dir=output, **settings)
     ppl = result.perplexity

@@ -29,6 +29,7 @@ keeps its line number.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import json
 import os
@@ -48,6 +49,7 @@ __all__ = [
     "RecordStream",
     "iter_lines",
     "iter_records",
+    "missing_reason",
     "read_records",
     "split_extension",
 ]
@@ -265,9 +267,12 @@ class RecordStream:
                     f'must be one JSON object such as {{"text": "...", "label": "..."}}.{hint}'
                 ) from None
             if not isinstance(record, dict):
+                hint = ""
+                if lineno == 1 and isinstance(record, list) and record and isinstance(record[0], dict):
+                    hint = " The file looks like one JSON array; write one JSON object per line (JSON Lines)."
                 raise DataFormatError(
                     f"{display}, line {lineno}: expected a JSON object, got {type(record).__name__}; each "
-                    'line must be one JSON object such as {"text": "...", "label": "..."}'
+                    f'line must be one JSON object such as {{"text": "...", "label": "..."}}.{hint}'
                 )
             yield Record(display, lineno, record)
 
@@ -335,6 +340,30 @@ class RecordStream:
             yield Record(self.display, start, dict(zip(header, row, strict=True)))
 
 
+def missing_reason(path: Path) -> str:
+    """Why ``path`` is not a readable file, for messages (``f"{path} {missing_reason(path)}"``): a symbolic
+    link loop, a broken symbolic link, a directory, or ``"does not exist"``."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 reports a loop this way
+            return "is a symbolic link loop (it points back to itself); replace it with the real file"
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "is a symbolic link loop (it points back to itself); replace it with the real file"
+            return f"is a broken symbolic link (to {os.readlink(path)!r}); point it at an existing file"
+    if path.is_dir():
+        return "is a directory, not a file"
+    if not path.exists():
+        try:
+            path.stat()
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "lies under a symbolic link loop; replace the link with the real directory"
+        return "does not exist"
+    return "is not a regular file"
+
+
 def _open_path(path: str | os.PathLike[str], extensions: dict[str, str]) -> tuple[Path, str, bool]:
     """Check that ``path`` is a file with a known ending; return (path, format, compressed)."""
     path = Path(path).expanduser()
@@ -347,8 +376,7 @@ def _open_path(path: str | os.PathLike[str], extensions: dict[str, str]) -> tupl
         )
     if not path.is_file():
         raise DataNotFoundError(
-            f"{path} does not exist (or is not a file); pass an existing file ending in one of "
-            f"{sorted(extensions)}"
+            f"{path} {missing_reason(path)}; pass an existing file ending in one of {sorted(extensions)}"
         )
     return path, extensions[parts[1]], parts[1].endswith(".gz")
 

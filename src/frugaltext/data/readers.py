@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 
-from frugaltext.data.dataset import TextClassificationData
+from frugaltext.data.dataset import Split, TextClassificationData
 from frugaltext.data.formats import SUPPORTED_EXTENSIONS
 from frugaltext.data.labels import (  # noqa: F401 - _parse_rows & co. stay importable from here
     _INT_LABEL,
@@ -78,6 +78,8 @@ def load_data(
     validation_fraction: float = 0.1,
     seed: int = 13,
     on_invalid: str = "raise",
+    min_train_labels: int = 1,
+    carve_validation: bool = True,
 ) -> TextClassificationData:
     """Read, check and label-encode a text-classification dataset.
 
@@ -121,6 +123,14 @@ def load_data(
         raise :class:`DataFormatError`, or drop the row and record the count per split in ``notes``.
         Structural problems (unreadable file, bad JSON/CSV, missing column, unseen label, empty split)
         always raise.
+    min_train_labels : int, default 1
+        Fewest distinct labels the training split must hold. Training passes 2 (``frugaltext train`` and
+        ``compare``): a classifier cannot be fitted on one class (scikit-learn refuses, and a 1-label
+        transformer head becomes a regression head), so a single-class training split is an error naming
+        the file and the label. Evaluation keeps 1 (a test file may hold one class).
+    carve_validation : bool, default True
+        Carve a validation split from the training rows when the source has none. False leaves the
+        validation split empty (0 rows): for evaluating a single file as a whole.
 
     Returns
     -------
@@ -141,7 +151,8 @@ def load_data(
         empty text or label (with ``on_invalid="raise"``), a validation/test label not seen in training, an
         empty split, or several files for one split.
     ConfigError
-        ``on_invalid``, ``validation_fraction`` or ``label_delimiter`` has an invalid value.
+        ``on_invalid``, ``validation_fraction``, ``label_delimiter`` or ``min_train_labels`` has an invalid
+        value.
     """
     if on_invalid not in _ON_INVALID:
         raise ConfigError(f"on_invalid must be one of {list(_ON_INVALID)}, got {on_invalid!r}")
@@ -156,6 +167,8 @@ def load_data(
         )
     if not label_delimiter:
         raise ConfigError("label_delimiter must be a non-empty string, e.g. '|'")
+    if isinstance(min_train_labels, bool) or not isinstance(min_train_labels, int) or min_train_labels < 1:
+        raise ConfigError(f"min_train_labels must be a positive integer, got {min_train_labels!r}")
 
     name, tables, notes = _resolve_source(source)
     if "train" not in tables:
@@ -181,6 +194,17 @@ def load_data(
 
     train = _parse_rows(train_table, "train", opts, known=None)
     label_names = _sort_labels({lab for labs in train.labels for lab in labs})
+    if len(label_names) < min_train_labels:
+        found = (
+            f"every one of the {len(train.texts)} training documents has the label {label_names[0]!r}"
+            if len(label_names) == 1
+            else f"the training documents hold only the labels {label_names}"
+        )
+        raise DataFormatError(
+            f'{train_table.display}: {found} (field "{label_field}"); a classifier needs at least '
+            f"{min_train_labels} distinct labels to train: add documents of other labels, or name the label "
+            "column with --label-field"
+        )
     known = set(label_names)
     parsed = {"train": train}
     for split in ("validation", "test"):
@@ -200,6 +224,10 @@ def load_data(
 
     label2id = {lab: i for i, lab in enumerate(label_names)}
     splits = {s: _encode(rows, s, label2id, opts.multi_label) for s, rows in parsed.items()}
+    if "validation" not in splits and not carve_validation:
+        empty = splits["train"].subset([], source="none (carve_validation=False)")
+        splits["validation"] = Split("validation", [], empty.labels, [], source=empty.source)
+        notes.append(f"{name}: no validation split (not carved: carve_validation=False)")
     if "validation" not in splits:
         splits["train"], splits["validation"], note = _carve_validation(
             splits["train"], validation_fraction, seed, opts.multi_label

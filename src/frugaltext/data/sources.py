@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-from frugaltext.data.formats import SUPPORTED_EXTENSIONS, RecordStream, split_extension
+from frugaltext.data.formats import SUPPORTED_EXTENSIONS, RecordStream, missing_reason, split_extension
 from frugaltext.errors import DataFormatError, DataNotFoundError
 
 __all__ = ["SPLIT_ALIASES", "embedded_datasets"]
@@ -119,6 +119,8 @@ def _resolve_source(source: str | os.PathLike[str]) -> tuple[str, dict[str, _Tab
         return source, tables, notes
 
     path = Path(source).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise DataNotFoundError(f"{source}: {path} {missing_reason(path)}")
     if not path.exists():
         embedded = ", ".join(sorted(_EMBEDDED))
         raise DataNotFoundError(
@@ -143,11 +145,17 @@ def _resolve_source(source: str | os.PathLike[str]) -> tuple[str, dict[str, _Tab
     candidates: dict[str, list[tuple[Path, str]]] = {}
     alias_to_split = {alias: split for split, aliases in SPLIT_ALIASES.items() for alias in aliases}
     for child in sorted(path.iterdir()):
-        parts = _split_extension(child.name) if child.is_file() else None
+        parts = _split_extension(child.name)
         if parts is None:
             continue
         stem, ext = parts
         split = alias_to_split.get(stem.lower())
+        if split is not None and not child.is_file():
+            raise DataNotFoundError(
+                f"{child} {missing_reason(child)}; the {split} split of {path} must be a readable file"
+            )
+        if not child.is_file():
+            continue
         if split is None:
             notes.append(f"{child}: ignored (not a train/validation/test file name)")
             continue

@@ -219,6 +219,14 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
     FrugalTextError
         Anything a method raises; rows of the runs finished before stay in ``results.json``.
     """
+    from frugaltext.experiment.preflight import check_compare, undo_on_failure
+
+    checked = check_compare(config, order_methods)  # data, methods, settings, output: before any file
+    with undo_on_failure(checked):
+        return _run_compare(config, progress, checked.data)
+
+
+def _run_compare(config: CompareConfig, progress: bool, data: Any) -> CompareResult:
     from frugaltext.cost.meter import CostSettings
     from frugaltext.methods.base import get_method_class, replace_settings
 
@@ -244,7 +252,6 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
             config.data,
             output_dir,
         )
-        data = _load_data(config)
         for note in data.notes:
             logger.info("data: %s", note)
         eval_split, eval_name = _labels_for_run(data)

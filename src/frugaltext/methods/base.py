@@ -76,16 +76,32 @@ def get_method_class(name: str) -> type[Method]:
     ConfigError
         If no method has that name; the message lists the available ones.
     """
-    _import_builtin_methods()
     name = resolve_method_name(name)
+    _import_builtin_methods(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown method {name!r}; available methods: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
-def _import_builtin_methods() -> None:
+#: Built-in methods whose module does not import torch: looking them up imports only that module, so that
+#: loading a tf-idf model and predicting never imports torch or transformers (seconds of start-up).
+_LIGHT_METHOD_MODULES: dict[str, str] = {
+    "tfidf-lr": "frugaltext.methods.tfidf",
+    "tfidf-svm": "frugaltext.methods.tfidf",
+}
+
+
+def _import_builtin_methods(name: str | None = None) -> None:
+    """Fill the registry: with ``name`` of a light method (:data:`_LIGHT_METHOD_MODULES`) already or then
+    registered, import only its module; otherwise import every built-in method module."""
     import importlib
 
+    if name is not None and name in _REGISTRY:
+        return
+    if name in _LIGHT_METHOD_MODULES:
+        importlib.import_module(_LIGHT_METHOD_MODULES[name])
+        if name in _REGISTRY:
+            return
     for module in BUILTIN_METHOD_MODULES:
         importlib.import_module(module)
 
@@ -253,23 +269,80 @@ class Method(ABC):
         """Read the method's own files from ``directory`` (settings and labels are already set)."""
 
 
+_DAMAGED = "the model folder is damaged or incomplete: train the model again or copy the folder again"
+
+
 def read_method_meta(directory: Path) -> dict[str, Any]:
-    """Read ``frugaltext_method.json`` from a saved model directory, with a clear error if absent."""
-    path = Path(directory) / METHOD_FILE
+    """Read ``frugaltext_method.json`` from a saved model directory, with a clear error if absent.
+
+    Raises
+    ------
+    ModelLoadError
+        ``directory`` is missing or not a directory; the file is missing, unreadable, not UTF-8 JSON, or
+        lacks the ``method``, ``settings``, ``label_names`` or ``multi_label`` entries.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        what = "is a file" if directory.exists() else "does not exist"
+        raise ModelLoadError(
+            f"{directory} {what}; --model must be a model directory (with {METHOD_FILE}) written by "
+            "`frugaltext train` or Method.save()"
+        )
+    path = directory / METHOD_FILE
     if not path.is_file():
         raise ModelLoadError(
             f"{directory}: no {METHOD_FILE}; pass a directory written by `frugaltext train` or Method.save()"
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ModelLoadError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from err
+        raise ModelLoadError(f"{path}, line {err.lineno}: invalid JSON ({err.msg}); {_DAMAGED}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path}: cannot read it ({err}); {_DAMAGED}") from None
+    expected = {"method": str, "settings": dict, "label_names": list, "multi_label": bool}
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object, got {type(meta).__name__}; {_DAMAGED}")
+    for key, kind in expected.items():
+        if not isinstance(meta.get(key), kind):
+            raise ModelLoadError(
+                f'{path}: field "{key}" is missing or not a {kind.__name__} '
+                f"(got {meta.get(key)!r:.60}); {_DAMAGED}"
+            )
+    return meta
 
 
 def load_model(directory: str | Path) -> Method:
-    """Load any saved frugaltext model, dispatching on the method name stored beside it."""
+    """Load any saved frugaltext model, dispatching on the method name stored beside it.
+
+    Only the module of the stored method is imported when it does not need torch (tf-idf models load and
+    predict without importing torch or transformers).
+
+    Raises
+    ------
+    ModelLoadError
+        Not a model directory, an invalid ``frugaltext_method.json``, a method this version does not know, or
+        any failure while reading the model's files (truncated weights, invalid JSON, ...): the message names
+        the folder and says to retrain or re-copy it.
+    """
+    from frugaltext.errors import FrugalTextError
+
     meta = read_method_meta(Path(directory))
-    return get_method_class(meta["method"]).load(directory)
+    try:
+        cls = get_method_class(meta["method"])
+    except ConfigError as err:
+        raise ModelLoadError(
+            f"{Path(directory) / METHOD_FILE}: {err}; the model was saved by another frugaltext version or "
+            "with a plug-in method that is not imported"
+        ) from None
+    try:
+        return cls.load(directory)
+    except FrugalTextError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure reading the files means a damaged folder
+        raise ModelLoadError(
+            f"{directory}: cannot load the saved {meta['method']!r} model ({type(err).__name__}: "
+            f"{str(err)[:300]}); {_DAMAGED}"
+        ) from err
 
 
 def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:

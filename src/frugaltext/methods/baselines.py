@@ -43,7 +43,7 @@ from frugaltext.fileio import atomic_write_text
 from frugaltext.methods.base import Method, register
 from frugaltext.methods.distill import StudentMethod, StudentSettings
 from frugaltext.methods.topicbert import NVDMSettings
-from frugaltext.models.encoders import resolve_encoder_path
+from frugaltext.models.encoders import check_settings_max_length, resolve_encoder_path
 from frugaltext.settings import ValidatedSettings, setting
 
 HEAD_FILE = "linear_head.json"
@@ -326,6 +326,7 @@ class _BertAvgMethod(Method):
         set_seed(seed)
         self.label_names, self.multi_label = data.label_names, data.multi_label
         start = time.perf_counter()
+        check_settings_max_length(s, f"method {self.name!r}")
         path = resolve_encoder_path(s.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.encoder = AutoModel.from_pretrained(path).eval()

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from frugaltext.methods.base import register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.encoders import (  # noqa: F401  (re-exported: their old home)
+    check_settings_max_length,
     default_encoder_path,
     keep_encoder_layers,
     parse_encoder_layers,
@@ -98,6 +99,7 @@ class BertMethod(TorchMethod):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         s = self.settings
+        check_settings_max_length(s, f"method {self.name!r}")
         path = resolve_encoder_path(s.model_name_or_path)
         kwargs: dict[str, Any] = dict(num_labels=data.num_labels, id2label=data.id2label,
                                       label2id=data.label2id, problem_type=data.problem_type)

@@ -9,8 +9,6 @@ keeps ``target_retention`` of the full-depth macro-F1 (:func:`~frugaltext.models
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from frugaltext.errors import DataFormatError, DataNotFoundError
 from frugaltext.methods.base import register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.early_exit import (
@@ -35,7 +32,7 @@ from frugaltext.models.early_exit import (
     resolve_layer_loss_weights,
     train_step_flops,
 )
-from frugaltext.models.encoders import resolve_encoder_path
+from frugaltext.models.encoders import check_settings_max_length, resolve_encoder_path
 from frugaltext.settings import ValidatedSettings, setting
 from frugaltext.training.hf import logits_to_proba
 
@@ -123,37 +120,22 @@ class EarlyExitSettings(ValidatedSettings):
 
 
 def read_unlabeled_texts(path: str | Path) -> list[str]:
-    """Documents of an unlabeled file: .txt (one per non-empty line) or .jsonl/.jsonl.gz (field "text").
+    """Documents of an unlabeled file (the ``unlabeled_path`` setting), read by
+    :func:`frugaltext.data.read_texts`, the one document reader (as ``frugaltext predict``): ``.txt`` one
+    document per line, ``.jsonl``/``.json`` with a ``"text"`` field, ``.csv``/``.tsv`` with a ``text`` column,
+    each optionally ``.gz``.
 
     Raises
     ------
     DataNotFoundError
         If the file does not exist.
     DataFormatError
-        For a JSON line that does not parse or has no non-empty "text" string (file and line given).
+        An unsupported ending, a corrupt gzip file, bad UTF-8, malformed JSON/CSV, or a row without a
+        non-empty ``"text"`` string (file and line given).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"unlabeled_path {path} does not exist; pass a .txt or .jsonl(.gz) file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    texts: list[str] = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        is_json = ".jsonl" in path.name or ".json" in path.name
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if not is_json:
-                texts.append(line.strip())
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{path}, line {line_no}: invalid JSON ({err.msg})") from err
-            text = row.get("text") if isinstance(row, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(f'{path}, line {line_no}: field "text" is missing or empty')
-            texts.append(text)
-    return texts
+    from frugaltext.data.texts import read_texts
+
+    return read_texts(path).texts
 
 
 @register
@@ -179,6 +161,7 @@ class EarlyExitMethod(TorchMethod):
         from transformers import AutoTokenizer
 
         s = self.settings
+        check_settings_max_length(s, f"method {self.name!r}")
         path = resolve_encoder_path(s.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = EarlyExitForSequenceClassification.from_encoder(

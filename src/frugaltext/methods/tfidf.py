@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from frugaltext.errors import ModelLoadError
+from frugaltext.errors import DataFormatError, ModelLoadError
 from frugaltext.methods.base import Method, register
 from frugaltext.models.tfidf import TfidfLinearClassifier
 from frugaltext.settings import ValidatedSettings, setting
@@ -51,7 +51,22 @@ class _TfidfMethod(Method):
                                      max_iter=s.max_iter)
 
     def fit(self, data, meter, seed: int = 0, output_dir: Path | None = None):
-        """Fit on the training split (no epochs: the whole fit is recorded as one epoch)."""
+        """Fit on the training split (no epochs: the whole fit is recorded as one epoch).
+
+        Raises
+        ------
+        DataFormatError
+            The training split holds a single class (scikit-learn's solvers need two).
+        """
+        labels = np.asarray(data.train.labels)
+        present = np.flatnonzero(labels.sum(axis=0) > 0) if data.multi_label else np.unique(labels)
+        if len(present) < 2:
+            only = [data.label_names[int(j)] for j in present]
+            raise DataFormatError(
+                f"{data.train.source or data.name}: the training split holds the single label {only} "
+                f"({len(labels)} documents); {self.name} needs at least 2 distinct labels: add documents of "
+                "other labels"
+            )
         self.label_names, self.multi_label = data.label_names, data.multi_label
         start = time.perf_counter()
         self.estimator = self._make().fit(data.train.texts, data.train.labels)

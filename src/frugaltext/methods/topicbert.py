@@ -25,7 +25,7 @@ from frugaltext.errors import DataFormatError, ModelLoadError
 from frugaltext.fileio import atomic_write_text
 from frugaltext.methods.base import Method, register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
-from frugaltext.models.encoders import parse_encoder_layers, resolve_encoder_path
+from frugaltext.models.encoders import check_settings_max_length, parse_encoder_layers, resolve_encoder_path
 from frugaltext.settings import ValidatedSettings, setting
 from frugaltext.training.hf import label_features, logits_to_proba
 
@@ -245,6 +245,7 @@ class TopicBertMethod(TorchMethod):
         from frugaltext.models.nvdm import mean_npmi, npmi_coherence, top_words
 
         s = self.settings
+        check_settings_max_length(s, f"method {self.name!r}")
         path = resolve_encoder_path(s.model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         pretrained = self._pretrained = s.pretrain(data, seed)

@@ -10,15 +10,17 @@ initialisation but without its distillation: a stand-in for the "DistilBERT" row
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch.nn as nn
 
 from frugaltext.errors import ConfigError
 
-__all__ = ["default_encoder_path", "encoder_layer_list", "keep_encoder_layers", "parse_encoder_layers",
-           "resolve_encoder_path"]
+__all__ = ["check_max_length", "check_settings_max_length", "default_encoder_path", "encoder_layer_list",
+           "keep_encoder_layers", "max_sequence_length", "parse_encoder_layers", "resolve_encoder_path"]
 
 
 def parse_encoder_layers(value: str | int | Sequence[int] | None,
@@ -135,3 +137,92 @@ def resolve_encoder_path(path: str | None) -> str:
             "for the packaged all-MiniLM-L6-v2"
         )
     return str(path)
+
+
+#: Model types whose position ids start after the padding index (``padding_idx + 1``, i.e. 2 for RoBERTa's
+#: pad id 1), so ``max_position_embeddings - (pad_token_id + 1)`` positions are usable (RoBERTa: 514 - 2).
+_PADDING_OFFSET_TYPES = frozenset({
+    "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "longformer", "data2vec-text",
+    "roberta-prelayernorm", "xmod", "ibert", "luke", "markuplm", "bart", "mbart", "esm",
+})
+
+
+def max_sequence_length(path: str | Path) -> int | None:
+    """Most tokens (special tokens included) one sequence may have for the checkpoint at ``path``.
+
+    Read from ``config.json`` without importing transformers: ``max_position_embeddings``, minus the
+    position offset of the models that count positions from the padding index (RoBERTa, MPNet, ...:
+    ``pad_token_id + 1`` = 2, so RoBERTa's 514 gives 512). None when the config has no absolute position limit
+    (e.g. relative positions only) or cannot be read (loading the model will then say why).
+    """
+    config_path = Path(path) / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    limit = config.get("max_position_embeddings", config.get("n_positions"))
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        return None
+    if config.get("model_type") in _PADDING_OFFSET_TYPES:
+        pad = config.get("pad_token_id")
+        limit -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1
+    return limit
+
+
+def check_max_length(path: str | Path, length: int, setting: str = "max_length", where: str = "",
+                     per_unit: int = 1) -> None:
+    """Raise :class:`ConfigError` when sequences of ``length`` tokens do not fit the encoder at ``path``.
+
+    Parameters
+    ----------
+    path : path
+        Local checkpoint folder (with ``config.json``).
+    length : int
+        Tokens per sequence the method will feed the encoder (special tokens included).
+    setting : str
+        The setting named in the message (e.g. ``"max_length"``, or ``"max_length / n_partitions"``).
+    where : str
+        Prefix of the message (``"method 'bert'"``).
+    per_unit : int, default 1
+        ``length`` is ``max_length // per_unit`` (TopicBERT's partitions): the fix names ``max_length``'s
+        largest value, ``limit * per_unit``.
+
+    Raises
+    ------
+    ConfigError
+        ``length`` exceeds :func:`max_sequence_length` (checked before any training, instead of a shape error
+        on the first batch).
+    """
+    limit = max_sequence_length(path)
+    if limit is not None and length > limit:
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(
+            f"{prefix}setting {setting} = {length} is larger than the {limit} tokens the encoder {path} "
+            f"accepts (its max_position_embeddings); set max_length to at most {limit * per_unit}"
+        )
+
+
+def check_settings_max_length(settings: Any, where: str = "") -> None:
+    """Check a method's settings against its encoder: the one place every encoder method calls.
+
+    Settings with ``max_length`` and ``model_name_or_path`` fields are checked with :func:`check_max_length`
+    (with ``n_partitions``, TopicBERT's per-partition length ``max_length // n_partitions``); other settings
+    are left alone. The encoder path is resolved as the methods do (None = the packaged MiniLM).
+
+    Raises
+    ------
+    ConfigError
+        The length does not fit, or ``model_name_or_path`` is not a local folder.
+    """
+    if not (hasattr(settings, "max_length") and hasattr(settings, "model_name_or_path")):
+        return
+    path = resolve_encoder_path(settings.model_name_or_path)
+    length, name = settings.max_length, "max_length"
+    partitions = getattr(settings, "n_partitions", 1)
+    if isinstance(partitions, int) and partitions > 1:
+        length = settings.max_length // partitions
+        name = f"max_length / n_partitions ({settings.max_length} / {partitions})"
+    per_unit = partitions if isinstance(partitions, int) and partitions > 1 else 1
+    check_max_length(path, length, name, where, per_unit=per_unit)

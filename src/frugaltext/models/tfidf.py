@@ -159,14 +159,29 @@ class TfidfLinearClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ModelLoadError
-            If the files are missing.
+            If a file is missing, truncated or invalid (the message names it and says to retrain or re-copy
+            the folder).
         """
         json_path, tensor_path = directory / "tfidf.json", directory / "tfidf.safetensors"
-        if not json_path.is_file() or not tensor_path.is_file():
-            raise ModelLoadError(f"{directory}: tfidf.json or tfidf.safetensors is missing")
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-        tensors = load_file(str(tensor_path))
-        params = meta["params"]
+        damaged = "the model folder is damaged or incomplete: train the model again or copy the folder again"
+        for path in (json_path, tensor_path):
+            if not path.is_file():
+                raise ModelLoadError(f"{path} is missing; {damaged}")
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"))
+            params = meta["params"]
+            meta["vocabulary"], meta["classes"], meta["multi_label"]  # noqa: B018 - KeyError when absent
+        except (ValueError, KeyError, TypeError) as err:  # incl. JSONDecodeError, UnicodeDecodeError
+            raise ModelLoadError(f"{json_path}: not a valid tf-idf model file ({type(err).__name__}: {err}); "
+                                 f"{damaged}") from None
+        try:
+            tensors = load_file(str(tensor_path))
+        except Exception as err:  # noqa: BLE001 - SafetensorError and OSError: a truncated or foreign file
+            raise ModelLoadError(f"{tensor_path}: cannot read the weights ({type(err).__name__}: {err}); "
+                                 f"{damaged}") from None
+        missing = sorted({"idf", "coef", "intercept"} - set(tensors))
+        if missing:
+            raise ModelLoadError(f"{tensor_path}: the tensors {missing} are missing; {damaged}")
         params["ngram_range"] = tuple(params["ngram_range"])
         self = cls(**params)
         vec = TfidfVectorizer(ngram_range=self.ngram_range, min_df=self.min_df,
