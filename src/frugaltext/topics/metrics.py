@@ -270,7 +270,7 @@ def top_words(model: NVDM, vocab: BowVocabulary, n: int = 10, by: str = DEFAULT_
     """The ``n`` highest-scoring words of each topic (ranked as :func:`topic_word_scores` says).
 
     ``by="decoder"`` ranks the raw decoder row ``U_k``, as the TopicBERT authors' ``topic_coherence.py``
-    does (the ranking before version 0.2, whose top words are mostly rare names); the default
+    does (the ranking before issue 15, whose top words are mostly rare names); the default
     ``"bias_plus_decoder"`` ranks by ``c + scale * U_k``, which lets frequent words of the topic in.
 
     Returns

@@ -70,7 +70,7 @@ def pretrain_nvdm(
         Called with each epoch's history row (e.g. ``print``).
     select_on : {"per_document", "corpus"}, default "per_document"
         Held-out perplexity that selects the epoch and drives early stopping: per-document, as the TopicBERT
-        authors (``print_ppx_perdoc``), or corpus-level (before version 0.2).
+        authors (``print_ppx_perdoc``), or corpus-level (the choice before issue 15).
     progress : bool or None, default False
         Show a progress bar over the epochs (tqdm, on stderr, with ETA and the last losses); None shows it
         only when stderr is a terminal.
