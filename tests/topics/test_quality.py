@@ -1,4 +1,4 @@
-"""Topic quality: NPMI conventions, top-word rankings, perplexity variants, the LDA peer and progress output."""
+"""Topic quality: NPMI conventions, top-word rankings, perplexity variants, the LDA peer, progress output."""
 
 import json
 import math
@@ -93,7 +93,8 @@ def test_nvdm_perplexities_come_from_the_same_document_bounds():
 def test_top_word_share_and_diversity():
     vocab = BowVocabulary().fit(CORPUS)
     bow = vocab.transform(CORPUS)
-    assert top_word_document_share([["oil", "wheat"]], bow, vocab, min_share=0.6) == 0.5  # oil in 3/4, wheat 2/4
+    # oil is in 3 of 4 documents, wheat in 2 of 4
+    assert top_word_document_share([["oil", "wheat"]], bow, vocab, min_share=0.6) == 0.5
     assert topic_diversity([["oil", "crude"], ["oil", "wheat"]]) == 0.75
     assert topic_diversity([]) is None
 

@@ -61,11 +61,13 @@ def topics(
         result = train_topics(dataset, n_topics=n_topics, output_dir=output, **settings)
     ppl, ppl_doc = result.perplexity, getattr(result, "perplexity_per_document", None)
     lau, reference = getattr(result, "npmi_mean_lau", None), getattr(result, "npmi_reference", None)
+    diversity = getattr(result, "extra", {}).get("topic_diversity")
     console.print(
         f"{len(result.topics)} topics; held-out perplexity {'–' if ppl is None else f'{ppl:.1f}'}"
         + ("" if ppl_doc is None else f" (per document {ppl_doc:.1f})")
         + f"; mean NPMI {result.npmi_mean:.3f}"
         + ("" if lau is None else f" (Lau convention {lau:.3f}; reference: {reference} texts)")
+        + ("" if diversity is None else f"; topic diversity {diversity:.2f}")
         + f"; {result.duration_s:.1f} s",
         highlight=False,
     )
