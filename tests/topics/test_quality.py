@@ -153,3 +153,19 @@ def test_npmi_reference_is_the_named_split():
     assert fallback.npmi_reference == "train"  # a plain list has no test split
     with pytest.raises(ConfigError, match="npmi_reference must be one of"):
         train_topics(data, npmi_reference="wiki", **kwargs)
+
+
+def test_the_topics_command_trains_lda_and_prints_both_conventions(tmp_path):
+    from typer.testing import CliRunner
+
+    from frugaltext.cli.app import app
+    from tests.test_compare import _toy_dir
+
+    args = ["topics", "--data", str(_toy_dir(tmp_path)), "--n-topics", "2", "--output", str(tmp_path / "t"),
+            "--model", "lda", "--epochs", "2", "--min-df", "1", "--n-top-words", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "(per document " in printed and "(Lau convention " in printed
+    assert "reference: train texts" in printed
+    assert json.loads((tmp_path / "t" / "topics.json").read_text())["model"] == "lda"

@@ -1,7 +1,10 @@
 """Quality of a topic model: held-out perplexity, top words per topic and NPMI topic coherence.
 
-Sources: perplexity as Miao, Yu and Blunsom (2016, §4.1); NPMI coherence as Lau, Newman and Baldwin (2014)
-with document co-occurrence counts (see :func:`npmi_coherence`).
+Sources: perplexity as Miao, Yu and Blunsom (2016, §4.1: per document; their code's ``print_ppx``: corpus
+level; both are computed, see :func:`perplexities`); NPMI coherence as Lau, Newman and Baldwin (2014) with
+document co-occurrence counts, under two conventions for pairs that never co-occur (see
+:func:`npmi_coherence`); top words ranked three ways (see :func:`topic_word_scores`). ``docs/topics.md``
+compares the choices on Reuters-8 and IMDB.
 """
 
 from __future__ import annotations
