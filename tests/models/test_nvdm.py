@@ -93,8 +93,8 @@ def test_early_stopping_on_held_out_perplexity(vocab):
     model, history = pretrain_nvdm(bow[:6], config, epochs=200, batch_size=6, learning_rate=0.5,
                                    bow_valid=bow[6:], patience=2, seed=0)
     assert len(history) < 200
-    best = min(row["valid_perplexity"] for row in history)
-    assert perplexity(model, bow[6:], seed=0) == pytest.approx(best, rel=1e-5)
+    best = min(row["valid_perplexity_per_document"] for row in history)  # selection: per-document
+    assert perplexity(model, bow[6:], seed=0, per_document=True) == pytest.approx(best, rel=1e-5)
 
 
 def test_perplexity_is_reproducible_and_skips_empty_documents(vocab):
@@ -107,11 +107,13 @@ def test_perplexity_is_reproducible_and_skips_empty_documents(vocab):
 
 def test_top_words_shape(vocab):
     model = NVDM(NVDMConfig(vocab_size=len(vocab), **TINY))
-    words = top_words(model, vocab, n=5)
+    words = top_words(model, vocab, n=5, by="decoder")
     assert len(words) == 4 and all(len(t) == 5 for t in words)
     assert all(w in vocab.words_ for t in words for w in t)
     column = model.decoder.weight[:, 0]
-    assert words[0][0] == vocab.words_[int(column.argmax())]
+    assert words[0][0] == vocab.words_[int(column.argmax())]  # the authors' ranking: raw decoder row
+    default = top_words(model, vocab, n=5)  # bias_plus_decoder: c + 2 U_k (c is 0 at initialisation)
+    assert default == words
     with pytest.raises(ConfigError, match="n must be in"):
         top_words(model, vocab, n=0)
 

@@ -30,11 +30,14 @@ def topics(
         str | None, typer.Option("--label-field", help="Column/key of the label(s).")
     ] = None,
 ) -> None:
-    """Train an NVDM topic model (Miao et al. 2016) on DATA; write it and each topic's top words to OUTPUT.
+    """Train an NVDM topic model (Miao et al. 2016), or LDA with `--model lda`, on DATA; write it and each
+    topic's top words to OUTPUT.
 
-    Other NVDM settings are options too, passed to `frugaltext.models.nvdm.train_topics`: `--epochs 50`,
-    `--min-df 5`, `--max-size 5000`, `--hidden-size 256`, `--learning-rate 0.001`, `--n-top-words 10`,
-    `--seed 0`, ...
+    Other settings are options too, passed to `frugaltext.topics.job.train_topics`: `--model nvdm|lda`,
+    `--epochs 20`, `--min-df 5`, `--max-df 1.0` (0.5 drops e-mail header words), `--max-size 5000`,
+    `--hidden-size 256`, `--learning-rate 0.001`, `--n-top-words 10`, `--top-words-by
+    bias_plus_decoder|standardized|decoder`, `--npmi-reference train|validation|test`,
+    `--max-train-documents N`, `--progress true`, `--seed 0`, ... See docs/topics.md.
     """
     from frugaltext.data import load_data
     from frugaltext.errors import ConfigError
@@ -68,10 +71,16 @@ def topics(
         check_output_dir(output, "--output")
         dataset = load_data(data, text_field=text_field, label_field=label_field)
         result = train_topics(dataset, n_topics=n_topics, output_dir=output, **settings)
-    ppl = result.perplexity
+    ppl, ppl_doc = result.perplexity, getattr(result, "perplexity_per_document", None)
+    lau, reference = getattr(result, "npmi_mean_lau", None), getattr(result, "npmi_reference", None)
+    diversity = getattr(result, "extra", {}).get("topic_diversity")
     console.print(
-        f"{len(result.topics)} topics; held-out perplexity {'–' if ppl is None else f'{ppl:.1f}'}; "
-        f"mean NPMI {result.npmi_mean:.3f}; {result.duration_s:.1f} s",
+        f"{len(result.topics)} topics; held-out perplexity {'–' if ppl is None else f'{ppl:.1f}'}"
+        + ("" if ppl_doc is None else f" (per document {ppl_doc:.1f})")
+        + f"; mean NPMI {result.npmi_mean:.3f}"
+        + ("" if lau is None else f" (Lau convention {lau:.3f}; reference: {reference} texts)")
+        + ("" if diversity is None else f"; topic diversity {diversity:.2f}")
+        + f"; {result.duration_s:.1f} s",
         highlight=False,
     )
     for k, (words, score) in enumerate(zip(result.topics, result.npmi, strict=True), start=1):

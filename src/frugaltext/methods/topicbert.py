@@ -48,6 +48,8 @@ class NVDMSettings(ValidatedSettings):
         4,813).
     nvdm_pretrain_epochs, nvdm_batch_size, nvdm_learning_rate, nvdm_patience : NVDM pretraining (authors:
         Adam 1e-3, batch 64, patience 10 on validation perplexity; about 50 epochs, 1 s each, on Reuters-8).
+        The epoch with the lowest per-document validation perplexity is kept (the authors'
+        ``print_ppx_perdoc``); the notes' topics and NPMI rank words by ``c + 2 U_k`` (see docs/topics.md).
     """
 
     method: ClassVar[str] = "nvdm"

@@ -60,9 +60,13 @@ def render_topic_section(rows: Sequence[Mapping[str, Any]], results_dir: str | P
         cells = [_fmt(notes.get(k)) for k, _ in _COLUMNS]
         lines.append(f"| {r['method']}-seed{r['seed']} | " + " | ".join(cells)
                      + f" | {notes.get('bow_vocab_size', '–')} | {notes.get('n_topics', '–')} |")
-    lines += ["", "Perplexity: held-out validation documents (lower is better). NPMI: mean normalised "
-              "pointwise mutual information of each topic's top words on the training documents, averaged "
-              "over topics (-1 to 1, higher is more coherent).", ""]
+    lines += ["", "Perplexity: held-out validation documents, corpus-level exp(sum of bounds / sum of words) "
+              "(lower is better). NPMI: mean normalised pointwise mutual information of each topic's top "
+              "words on the training documents, averaged over topics (-1 to 1, higher is more coherent; a "
+              "pair never found together scores -1). Runs since issue 15 rank top words by c + 2 U_k (the "
+              "model's probability of each word along topic k), earlier ones by U_k alone as the authors; "
+              "see docs/topics.md.",
+              ""]
     for r in runs:
         path = Path(results_dir) / "models" / f"{r['method']}-seed{r['seed']}" / "topics.txt"
         if path.is_file():

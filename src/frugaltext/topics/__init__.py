@@ -6,7 +6,9 @@ Where things live:
   filters) and the bag-of-words tensor helpers;
 - :mod:`frugaltext.models.nvdm`: the model itself (:class:`~frugaltext.models.nvdm.NVDM`, its config and
   output);
-- :mod:`frugaltext.topics.metrics`: perplexity, top words per topic, NPMI coherence;
+- :mod:`frugaltext.topics.metrics`: perplexity (corpus and per-document), top words per topic (three
+  rankings), NPMI coherence (two conventions), topic diversity;
+- :mod:`frugaltext.topics.lda`: scikit-learn's LDA as a peer, on the same vocabulary and bounds;
 - :mod:`frugaltext.topics.training`: the training loop (:func:`pretrain_nvdm`, :func:`pretrain_topic_model`
   returning a :class:`TopicModelFit`);
 - :mod:`frugaltext.topics.job`: the ``frugaltext topics`` job (:func:`train_topics`, :func:`write_topics`,
@@ -26,6 +28,19 @@ _HOMES = {
     "TOKEN_PATTERN": "vocabulary",
     "BowVocabulary": "vocabulary",
     "to_bow_tensor": "vocabulary",
+    "DEFAULT_TOP_WORDS_BY": "metrics",
+    "NPMI_CONVENTIONS": "metrics",
+    "TOP_WORDS_BY": "metrics",
+    "document_bounds": "metrics",
+    "perplexities": "metrics",
+    "perplexities_from_bounds": "metrics",
+    "top_word_document_share": "metrics",
+    "top_words_from_scores": "metrics",
+    "topic_diversity": "metrics",
+    "topic_word_scores": "metrics",
+    "fit_lda": "lda",
+    "lda_document_bounds": "lda",
+    "lda_topic_word_scores": "lda",
     "mean_npmi": "metrics",
     "npmi_coherence": "metrics",
     "perplexity": "metrics",
