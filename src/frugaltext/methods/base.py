@@ -243,10 +243,36 @@ def read_method_meta(directory: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from err
 
 
-def load_model(directory: str | Path) -> Method:
-    """Load any saved frugaltext model, dispatching on the method name stored beside it."""
+def load_model(directory: str | Path, quantization: str | None = None) -> Method:
+    """Load any saved frugaltext model, dispatching on the method name stored beside it.
+
+    Parameters
+    ----------
+    directory : path
+        Written by ``frugaltext train`` / :meth:`Method.save`.
+    quantization : {None, "none", "int8"}
+        ``"int8"``: predict with dynamic int8 Linear layers (torch methods only; the files are unchanged, see
+        :func:`frugaltext.fastpath.quantize_int8`). None keeps the saved ``inference_quantization``.
+
+    Raises
+    ------
+    ModelLoadError
+        If ``directory`` is not a saved model.
+    ConfigError
+        If ``quantization`` is not none/int8, or int8 is asked of a method that is not a torch one.
+    """
     meta = read_method_meta(Path(directory))
-    return get_method_class(meta["method"]).load(directory)
+    method = get_method_class(meta["method"]).load(directory)
+    if quantization is not None:
+        if str(quantization).lower() not in ("none", "int8"):
+            raise ConfigError(f"load_model: quantization must be none or int8, got {quantization!r}")
+        if not hasattr(method, "quantize"):
+            if str(quantization).lower() == "int8":
+                raise ConfigError(f"{directory} holds a {method.name!r} model; int8 quantization applies to "
+                                  "the torch methods only (bert, topicbert, early-exit, the students, cnn)")
+        else:
+            method.quantize(quantization)
+    return method
 
 
 def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:
