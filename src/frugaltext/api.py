@@ -431,6 +431,8 @@ def predict(
     text_field: str = "text",
     batch_size: int = 32,
     threshold: float = 0.5,
+    quantization: str | None = None,
+    backend: str = "torch",
 ) -> list[dict[str, Any]]:
     """Run ``frugaltext predict``: label documents with a saved model.
 
@@ -448,6 +450,12 @@ def predict(
     batch_size : int, default 32
     threshold : float, default 0.5
         Multi-label only: a label is predicted when its probability is at least this.
+    quantization : {None, "none", "int8"}
+        int8: dynamic int8 Linear layers (torch methods, :func:`frugaltext.methods.base.load_model`), or the
+        int8 ONNX file with ``backend="onnx"``. None: the model's own setting (fp32 ONNX file).
+    backend : {"torch", "onnx"}
+        onnx: ONNX Runtime on ``<model>/model.onnx`` (``model.int8.onnx``), written by ``frugaltext export``
+        (:func:`frugaltext.onnx_export.load_onnx_model`).
 
     Returns
     -------
@@ -475,7 +483,14 @@ def predict(
         texts, ids = list(texts), [str(i + 1) for i in range(len(texts))]
     else:
         texts, ids = read_texts(input, text_field)
-    method = load_model(model)
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"predict: backend must be torch or onnx, got {backend!r}")
+    if backend == "onnx":
+        from frugaltext.onnx_export import load_onnx_model
+
+        method = load_onnx_model(model, quantization=quantization)
+    else:
+        method = load_model(model, quantization=quantization)
     proba = method.predict_proba(texts, batch_size=batch_size)
     names = list(method.label_names)
     rows: list[dict[str, Any]] = []

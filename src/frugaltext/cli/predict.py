@@ -32,6 +32,21 @@ def predict(
             help="Multi-label: probability needed for a label.",
         ),
     ] = 0.5,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            "--quantization",
+            help="int8: dynamic int8 Linear layers (torch methods), or the int8 ONNX file with --backend "
+            "onnx; none: fp32. [default: the model's setting]",
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="torch, or onnx (ONNX Runtime on MODEL/model.onnx, written by `frugaltext export`).",
+        ),
+    ] = "torch",
 ) -> None:
     """Write one prediction per document of INPUT to OUTPUT: label and probability (multi-label: lists)."""
     from frugaltext.api import predict as run
@@ -44,5 +59,7 @@ def predict(
             text_field=text_field,
             batch_size=batch_size,
             threshold=threshold,
+            quantization=quantization,
+            backend=backend,
         )
     console.print(f"{len(rows)} predictions written to {output}")
