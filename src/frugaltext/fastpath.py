@@ -172,7 +172,7 @@ def autocast(precision: str, device_type: str = "cpu") -> Iterator[None]:
 # --------------------------------------------------------------------------------------------------
 # int8
 # --------------------------------------------------------------------------------------------------
-def quantize_int8(model: Any) -> Any:
+def quantize_int8(model: Any, keep_fp32: tuple[str, ...] = ()) -> Any:
     """A copy of ``model`` with every ``nn.Linear`` replaced by a dynamic int8 one (CPU inference only).
 
     Weights are quantized once (int8, per tensor), activations at run time per batch; embeddings, layer
@@ -188,6 +188,9 @@ def quantize_int8(model: Any) -> Any:
     Parameters
     ----------
     model : torch.nn.Module on CPU
+    keep_fp32 : tuple of str
+        Names of submodules left in fp32 (e.g. ``("nvdm",)``: TopicBERT's topic model reads its Linear
+        layers' ``weight`` directly, which a quantized Linear does not have as a tensor).
 
     Returns
     -------
@@ -196,12 +199,16 @@ def quantize_int8(model: Any) -> Any:
     import torch
 
     quantized = copy.deepcopy(model).cpu().eval()
+    kept = {name: quantized.get_submodule(name) for name in keep_fp32}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization.*")
         warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         quantized = torch.ao.quantization.quantize_dynamic(quantized, {torch.nn.Linear}, dtype=torch.qint8)
+    for name, module in kept.items():
+        parent, _, leaf = name.rpartition(".")
+        setattr(quantized.get_submodule(parent) if parent else quantized, leaf, module)
     return quantized.eval()
 
 

@@ -266,3 +266,25 @@ def test_onnx_export_refuses_other_methods_and_missing_files(tmp_path, bert):
     _, bert_dir = bert
     with pytest.raises(ModelLoadError, match="frugaltext export --model"):
         load_onnx_model(bert_dir, path=tmp_path / "nothing.onnx")
+
+
+@pytest.mark.parametrize("name", ["topicbert", "early-exit", "scratch-bilstm"])
+def test_int8_and_bf16_inference_on_the_other_torch_methods(name, tiny_bert_dir, tiny_bert4_dir):
+    tiny = dict(epochs=1, batch_size=4, show_progress=False, max_length=32)
+    config = {
+        "topicbert": dict(tiny, model_name_or_path=str(tiny_bert_dir), warmup_ratio=0.0, n_topics=4,
+                          nvdm_hidden=8, bow_min_df=1, nvdm_pretrain_epochs=2, nvdm_batch_size=8,
+                          n_top_words=3),
+        "early-exit": dict(tiny, model_name_or_path=str(tiny_bert4_dir), warmup_ratio=0.0, exit_rule="none"),
+        "scratch-bilstm": dict(tiny, embedding_dim=8, hidden_size=8, early_stopping_patience=0),
+    }[name]
+    method = get_method_class(name)(**config).fit(make_data(TOY_TEXTS, TOY_LABELS), CostMeter(), seed=0)
+    fp32 = method.predict_proba(TOY_TEXTS)
+    method.quantize("int8")
+    np.testing.assert_allclose(method.predict_proba(TOY_TEXTS), fp32, atol=0.05)
+    assert method.run_details()["inference_quantization"] == "int8"
+    method.quantize("none")
+    np.testing.assert_array_equal(method.predict_proba(TOY_TEXTS), fp32)
+    method.settings = method.settings.__class__(**{**vars(method.settings), "precision": "bf16"})
+    np.testing.assert_allclose(method.predict_proba(TOY_TEXTS), fp32, atol=0.05)
+    assert method.run_details()["precision"] == "bf16"

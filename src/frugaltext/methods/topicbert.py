@@ -160,6 +160,7 @@ class TopicBertMethod(TorchMethod):
     """
 
     name = "topicbert"
+    int8_keep_fp32 = ("nvdm",)  # the NVDM reads its Linear weights directly; it is small anyway
     Settings = TopicBertSettings
     checkpoint_files = ("config.json", "bow_vocabulary.json")
     details_file = NOTES_FILE

@@ -78,6 +78,8 @@ class TorchMethod(Method):
     flops_train_mode: ClassVar[bool] = False
     #: count FLOPs on a CPU copy (cuDNN's fused LSTM is invisible to the counter)
     flops_on_cpu: ClassVar[bool] = False
+    #: submodules kept in fp32 by int8 inference (:func:`frugaltext.fastpath.quantize_int8`)
+    int8_keep_fp32: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
@@ -235,7 +237,7 @@ class TorchMethod(Method):
         if getattr(self.settings, "inference_quantization", "none") != "int8":
             return self.model
         if self._quantized is None or self._quantized[0] is not self.model:
-            self._quantized = (self.model, quantize_int8(self.model))
+            self._quantized = (self.model, quantize_int8(self.model, self.int8_keep_fp32))
         return self._quantized[1]
 
     def inference_context(self, model: Any = None) -> Any:
