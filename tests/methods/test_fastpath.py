@@ -288,3 +288,19 @@ def test_int8_and_bf16_inference_on_the_other_torch_methods(name, tiny_bert_dir,
     method.settings = method.settings.__class__(**{**vars(method.settings), "precision": "bf16"})
     np.testing.assert_allclose(method.predict_proba(TOY_TEXTS), fp32, atol=0.05)
     assert method.run_details()["precision"] == "bf16"
+
+
+def test_the_quick_preset_and_an_int8_variant(tmp_path):
+    from frugaltext.experiment.config import method_settings, resolve_config
+
+    quick = resolve_config(preset="quick")
+    assert quick.settings["bert"]["precision"] == "auto" and quick.settings["bert"]["batching"] == "grouped"
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("methods: [bert, bert@int8]\n"
+                           "settings:\n  bert@int8: {inference_quantization: int8}\n")
+    config = resolve_config(preset="quick", config_file=config_file)
+    settings = method_settings("bert@int8", config.settings)
+    method = get_method_class("bert")(**settings)
+    assert method.settings.inference_quantization == "int8" and method.settings.precision == "auto"
+    plain = get_method_class("bert")(**method_settings("bert", config.settings))
+    assert plain.settings.inference_quantization == "none"
