@@ -264,11 +264,6 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, quantiz
     quantization = _check_quantization(quantization)
     if max_docs < 1:
         raise ConfigError(f"export: --max-docs must be at least 1, got {max_docs}")
-    _require_onnxruntime()
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it)
-    except ImportError:
-        raise ConfigError("export: the onnx package is missing; pip install -e '.[onnx]'") from None
     model_dir = Path(model_dir)
     method = load_model(model_dir)
     if dataclasses.is_dataclass(method.settings) and hasattr(method.settings, "precision"):
@@ -281,6 +276,11 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, quantiz
             f"{', '.join(ONNX_METHODS)} (a plain transformers sequence classifier). topicbert needs its bag "
             "of words, early-exit stops per document and the students are not transformers models; "
             "predict with those through torch (predict --quantization int8 works for every torch method)")
+    _require_onnxruntime()
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+    except ImportError:
+        raise ConfigError("export: the onnx package is missing; pip install -e '.[onnx]'") from None
     output = Path(output) if output is not None else default_onnx_path(model_dir, quantization)
     if output.suffix != ".onnx":
         raise ConfigError(f"export: the output {output} must end in .onnx")

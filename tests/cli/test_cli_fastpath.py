@@ -96,7 +96,6 @@ def test_export_then_predict_with_onnx_and_int8(bert_dir, tmp_path):
 
 
 def test_export_of_a_non_bert_model_is_a_clear_error(tmp_path):
-    pytest.importorskip("onnxruntime")
     directory = get_method_class("tfidf-lr")().fit(make_data(TOY_TEXTS, TOY_LABELS), CostMeter()).save(
         tmp_path / "lr")
     result = _invoke("export", "--model", directory)

@@ -256,7 +256,6 @@ def test_onnx_export_agrees_with_torch(which, quantization, request, tmp_path):
 
 
 def test_onnx_export_refuses_other_methods_and_missing_files(tmp_path, bert):
-    pytest.importorskip("onnxruntime")
     from frugaltext.onnx_export import export_onnx, load_onnx_model
 
     data = make_data(TOY_TEXTS, TOY_LABELS)
@@ -266,6 +265,17 @@ def test_onnx_export_refuses_other_methods_and_missing_files(tmp_path, bert):
     _, bert_dir = bert
     with pytest.raises(ModelLoadError, match="frugaltext export --model"):
         load_onnx_model(bert_dir, path=tmp_path / "nothing.onnx")
+
+
+def test_onnx_without_onnxruntime_is_a_clear_error(bert, monkeypatch):
+    import sys
+
+    from frugaltext.onnx_export import export_onnx
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    _, bert_dir = bert
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[onnx\]'"):
+        export_onnx(bert_dir, output=bert_dir / "never.onnx")
 
 
 @pytest.mark.parametrize("name", ["topicbert", "early-exit", "scratch-bilstm"])
