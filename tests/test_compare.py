@@ -107,7 +107,7 @@ def test_presets_hold_the_documented_values():
     quick, paper = load_preset("quick"), load_preset("paper")
     assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-lr", "tfidf-svm", "bert"]
     assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16,
-                                         "learning_rate": 1e-4}
+                                         "learning_rate": 1e-4, "precision": "auto", "batching": "grouped"}
     assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
     assert paper["settings"]["bert"]["epochs"] == 4
     with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper, table3"):
@@ -129,8 +129,8 @@ def test_resolution_order_preset_then_file_then_cli(tmp_path):
     assert cfg.seeds == 2  # file over preset
     assert cfg.max_train_docs == 50  # CLI over file, converted to int
     assert cfg.multi_label is True
-    assert cfg.settings["bert"] == {"max_length": 96, "epochs": 2.0, "batch_size": 16,
-                                    "learning_rate": 1e-4}  # typed, merged with the preset
+    assert cfg.settings["bert"] == {"max_length": 96, "epochs": 2.0, "batch_size": 16, "learning_rate": 1e-4,
+                                    "precision": "auto", "batching": "grouped"}  # typed, merged w/ preset
     cfg = resolve_config(preset="paper", overrides={"methods": "tfidf-svm,bert"})
     assert cfg.seeds == 3 and cfg.methods == ("tfidf-svm", "bert")
 

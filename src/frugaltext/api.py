@@ -467,6 +467,8 @@ def iter_predictions(
     batch_size: int = 32,
     threshold: float = 0.5,
     chunk_size: int = PREDICT_CHUNK_SIZE,
+    quantization: str | None = None,
+    backend: str = "torch",
 ) -> Iterator[list[dict[str, Any]]]:
     """Stream predictions: read ``chunk_size`` documents, predict them, yield their rows, and so on.
 
@@ -476,8 +478,8 @@ def iter_predictions(
     ----------
     model : path or Method
         Directory written by ``frugaltext train`` / ``Method.save``, or a loaded method.
-    texts, input, text_field, batch_size, threshold
-        As :func:`predict`.
+    texts, input, text_field, batch_size, threshold, quantization, backend
+        As :func:`predict` (``quantization`` and ``backend`` apply when ``model`` is a path).
     chunk_size : int, default 1000
         Documents per chunk.
 
@@ -492,13 +494,11 @@ def iter_predictions(
         As :func:`predict`; a malformed row further down the input is raised when its chunk is read (the rows
         of earlier chunks have been yielded).
     """
-    from frugaltext.methods.base import Method, load_model
-
     threshold = _check_threshold(threshold)
     _check_positive(batch_size, "batch_size")
     _check_positive(chunk_size, "chunk_size")
     _check_predict_args(texts, input, None)
-    method = model if isinstance(model, Method) else load_model(model)
+    method = _load_predictor(model, quantization, backend) if isinstance(model, str | os.PathLike) else model
     for chunk in _document_chunks(texts, input, text_field, chunk_size):
         proba = method.predict_proba(chunk.texts, batch_size=batch_size)
         yield _rows_of(method, chunk.ids, np.asarray(proba), threshold)
@@ -551,6 +551,8 @@ def predict(
     chunk_size: int = PREDICT_CHUNK_SIZE,
     progress: bool = False,
     return_rows: bool = True,
+    quantization: str | None = None,
+    backend: str = "torch",
 ) -> list[dict[str, Any]]:
     """Run ``frugaltext predict``: label documents with a saved model.
 
@@ -582,6 +584,12 @@ def predict(
     return_rows : bool, default True
         Return the rows; False returns an empty list and keeps memory constant (see also
         :func:`predict_file`, which returns the count).
+    quantization : {None, "none", "int8"}
+        int8: dynamic int8 Linear layers (torch methods, :func:`frugaltext.methods.base.load_model`), or the
+        int8 ONNX file with ``backend="onnx"``. None: the model's own setting (fp32 ONNX file).
+    backend : {"torch", "onnx"}
+        onnx: ONNX Runtime on ``<model>/model.onnx`` (``model.int8.onnx``), written by ``frugaltext export``
+        (:func:`frugaltext.onnx_export.load_onnx_model`).
 
     Returns
     -------
@@ -600,7 +608,7 @@ def predict(
     """
     collected: list[dict[str, Any]] = []
     _predict_stream(model, texts, input, output, text_field, batch_size, threshold, chunk_size, progress,
-                    collected if return_rows else None)
+                    collected if return_rows else None, quantization, backend)
     return collected
 
 
@@ -613,6 +621,8 @@ def predict_file(
     threshold: float = 0.5,
     chunk_size: int = PREDICT_CHUNK_SIZE,
     progress: bool = False,
+    quantization: str | None = None,
+    backend: str = "torch",
 ) -> int:
     """Label the documents of ``input`` and write them to ``output`` in chunks, in constant memory (what
     ``frugaltext predict`` runs); see :func:`predict` for the arguments and errors.
@@ -623,22 +633,36 @@ def predict_file(
         Number of predictions written.
     """
     return _predict_stream(model, None, input, output, text_field, batch_size, threshold, chunk_size,
-                           progress, None)
+                           progress, None, quantization, backend)
+
+
+def _load_predictor(model: Any, quantization: str | None, backend: str) -> Any:
+    """The saved model at ``model``, loaded for prediction by the torch/sklearn ``backend`` (with optional
+    int8 quantization) or by ONNX Runtime (``backend="onnx"``)."""
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"predict: backend must be torch or onnx, got {backend!r}")
+    if backend == "onnx":
+        from frugaltext.onnx_export import load_onnx_model
+
+        return load_onnx_model(model, quantization=quantization)
+    from frugaltext.methods.base import load_model
+
+    return load_model(model, quantization=quantization)
 
 
 def _predict_stream(model: Any, texts: Any, input: Any, output: Any, text_field: str,  # noqa: A002
                     batch_size: int, threshold: float, chunk_size: int, progress: bool,
-                    collected: list[dict[str, Any]] | None) -> int:
+                    collected: list[dict[str, Any]] | None, quantization: str | None = None,
+                    backend: str = "torch") -> int:
     """Check everything, load the model, then predict chunk by chunk into ``output`` (atomically) and/or
     ``collected``; return the number of documents."""
     from frugaltext.fileio import atomic_open
-    from frugaltext.methods.base import load_model
 
     threshold = _check_threshold(threshold)
     _check_positive(batch_size, "batch_size")
     _check_positive(chunk_size, "chunk_size")
     out_path = _check_predict_args(texts, input, output)
-    method = load_model(model)
+    method = _load_predictor(model, quantization, backend)
     chunks = iter_predictions(method, texts, input, text_field, batch_size, threshold, chunk_size)
     n_docs = 0
     with _progress_bar(progress) as bar, contextlib.ExitStack() as stack:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
 import typer
 
 from frugaltext.cli.common import EXTRA_ARGS, setup_logging
 from frugaltext.cli.compare import compare
 from frugaltext.cli.datasets import datasets
 from frugaltext.cli.evaluate import evaluate
+from frugaltext.cli.export import export
 from frugaltext.cli.predict import predict
 from frugaltext.cli.report import report
 from frugaltext.cli.select import select
@@ -44,14 +50,59 @@ def _main(
     setup_logging(verbose=verbose, quiet=quiet)
 
 
-app.command("compare", context_settings=EXTRA_ARGS)(compare)
-app.command("train", context_settings=EXTRA_ARGS)(train)
-app.command("evaluate")(evaluate)
-app.command("predict")(predict)
-app.command("datasets")(datasets)
-app.command("topics", context_settings=EXTRA_ARGS)(topics)
-app.command("report")(report)
-app.command("select")(select)
+#: The ``--threads`` option every command takes (see :func:`with_threads`).
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Torch intra- and inter-op threads of this process (recorded as torch_threads in each results "
+        "row). [default: $OMP_NUM_THREADS, else the CPUs this process may use]",
+    ),
+]
+
+
+def with_threads(command: Callable[..., Any], import_torch: bool = True) -> Callable[..., Any]:
+    """``command`` with a ``--threads N`` option that sets torch's threads
+    (:func:`frugaltext.fastpath.set_threads`) before it runs.
+
+    typer reads the options from the function's signature, so the wrapper's signature is the command's
+    plus ``threads``. Commands that rarely need torch (``datasets``, ``report``) pass ``import_torch=False``:
+    the count then goes to ``$OMP_NUM_THREADS``, which torch reads if it is imported later.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
+        import os
+        import sys
+
+        from frugaltext.cli.common import guard
+        from frugaltext.fastpath import set_threads
+
+        if import_torch or "torch" in sys.modules:
+            with guard():
+                set_threads(threads)
+        elif threads is not None:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        return command(*args, **kwargs)
+
+    signature = inspect.signature(command, eval_str=True)
+    extra = inspect.Parameter("threads", inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=ThreadsOption)
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+    run.__annotations__ = {**getattr(command, "__annotations__", {}), "threads": ThreadsOption}
+    return run
+
+
+app.command("compare", context_settings=EXTRA_ARGS)(with_threads(compare))
+app.command("train", context_settings=EXTRA_ARGS)(with_threads(train))
+app.command("evaluate")(with_threads(evaluate))
+app.command("predict")(with_threads(predict))
+app.command("export")(with_threads(export))
+app.command("datasets")(with_threads(datasets, import_torch=False))
+app.command("topics", context_settings=EXTRA_ARGS)(with_threads(topics))
+app.command("report")(with_threads(report, import_torch=False))
+app.command("select")(with_threads(select, import_torch=False))
 
 
 def main() -> None:

@@ -32,6 +32,21 @@ def predict(
             help="Multi-label: probability needed for a label.",
         ),
     ] = 0.5,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            "--quantization",
+            help="int8: dynamic int8 Linear layers (torch methods), or the int8 ONNX file with --backend "
+            "onnx; none: fp32. [default: the model's setting]",
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="torch, or onnx (ONNX Runtime on MODEL/model.onnx, written by `frugaltext export`).",
+        ),
+    ] = "torch",
 ) -> None:
     """Write one prediction per document of INPUT to OUTPUT: label and probability (multi-label: lists).
 
@@ -50,5 +65,7 @@ def predict(
             batch_size=batch_size,
             threshold=threshold,
             progress=progress_enabled(),
+            quantization=quantization,
+            backend=backend,
         )
     console.print(f"{n_docs} predictions written to {output}", highlight=False, markup=False)

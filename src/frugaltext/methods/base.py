@@ -311,11 +311,19 @@ def read_method_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(directory: str | Path) -> Method:
+def load_model(directory: str | Path, quantization: str | None = None) -> Method:
     """Load any saved frugaltext model, dispatching on the method name stored beside it.
 
     Only the module of the stored method is imported when it does not need torch (tf-idf models load and
     predict without importing torch or transformers).
+
+    Parameters
+    ----------
+    directory : path
+        Written by ``frugaltext train`` / :meth:`Method.save`.
+    quantization : {None, "none", "int8"}
+        ``"int8"``: predict with dynamic int8 Linear layers (torch methods only; the files are unchanged, see
+        :func:`frugaltext.fastpath.quantize_int8`). None keeps the saved ``inference_quantization``.
 
     Raises
     ------
@@ -323,9 +331,13 @@ def load_model(directory: str | Path) -> Method:
         Not a model directory, an invalid ``frugaltext_method.json``, a method this version does not know, or
         any failure while reading the model's files (truncated weights, invalid JSON, ...): the message names
         the folder and says to retrain or re-copy it.
+    ConfigError
+        If ``quantization`` is not none/int8, or int8 is asked of a method that is not a torch one.
     """
     from frugaltext.errors import FrugalTextError
 
+    if quantization is not None and str(quantization).lower() not in ("none", "int8"):
+        raise ConfigError(f"load_model: quantization must be none or int8, got {quantization!r}")
     meta = read_method_meta(Path(directory))
     try:
         cls = get_method_class(meta["method"])
@@ -335,7 +347,7 @@ def load_model(directory: str | Path) -> Method:
             "with a plug-in method that is not imported"
         ) from None
     try:
-        return cls.load(directory)
+        method = cls.load(directory)
     except FrugalTextError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure reading the files means a damaged folder
@@ -343,6 +355,14 @@ def load_model(directory: str | Path) -> Method:
             f"{directory}: cannot load the saved {meta['method']!r} model ({type(err).__name__}: "
             f"{str(err)[:300]}); {_DAMAGED}"
         ) from err
+    if quantization is not None:
+        if not hasattr(method, "quantize"):
+            if str(quantization).lower() == "int8":
+                raise ConfigError(f"{directory} holds a {method.name!r} model; int8 quantization applies to "
+                                  "the torch methods only (bert, topicbert, early-exit, the students, cnn)")
+        else:
+            method.quantize(quantization)
+    return method
 
 
 def probabilities_to_predictions(proba: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:

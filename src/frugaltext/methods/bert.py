@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.methods.base import register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.encoders import (  # noqa: F401  (re-exported: their old home)
@@ -20,14 +21,14 @@ from frugaltext.models.encoders import (  # noqa: F401  (re-exported: their old 
     parse_encoder_layers,
     resolve_encoder_path,
 )
-from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.settings import setting
 
 TRUNCATIONS = ("head", "tail")
 PADDINGS = ("dynamic", "max_length")
 
 
 @dataclass(frozen=True)
-class BertSettings(ValidatedSettings):
+class BertSettings(FastPathSettings):
     """Hyper-parameters of ``bert`` fine-tuning.
 
     Attributes
@@ -52,6 +53,7 @@ class BertSettings(ValidatedSettings):
         Keep only these transformer layers of the checkpoint, 0-based and comma-separated (``"0,2,4"``: every
         second layer of a 6-layer encoder, DistilBERT's initialisation without its distillation; see
         :mod:`frugaltext.models.encoders`). None keeps every layer.
+    precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`.
     """
 
     method: ClassVar[str] = "bert"
@@ -110,5 +112,7 @@ class BertMethod(TorchMethod):
         keep_encoder_layers(self.model, parse_encoder_layers(s.encoder_layers))
 
     def run_details(self) -> dict[str, Any]:
-        """The encoder and its size."""
-        return encoder_details(self.model.config) if self.model is not None else {}
+        """The encoder and its size; precision, batching and quantization (:meth:`fast_path_details`)."""
+        if self.model is None:
+            return {}
+        return {**encoder_details(self.model.config), **self.fast_path_details()}

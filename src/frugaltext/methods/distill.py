@@ -58,10 +58,11 @@ import numpy as np
 import torch
 
 from frugaltext.errors import ConfigError, ModelLoadError
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.methods.base import load_model, register
 from frugaltext.methods.torch_method import TorchMethod
 from frugaltext.models.distillation_losses import DISTILLATION_LOSSES, IGNORE_LABEL
-from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.settings import setting
 from frugaltext.training.teacher_cache import (  # noqa: F401  (teacher_columns: re-exported, its old home)
     input_embeddings,
     teacher_columns,
@@ -78,7 +79,7 @@ EMBEDDINGS = ("random", "pretrained")
 
 
 @dataclass(frozen=True)
-class StudentSettings(ValidatedSettings):
+class StudentSettings(FastPathSettings):
     """Hyper-parameters of the ``scratch-*`` controls (no teacher) and, with other defaults, the ``distill-*``
     methods.
 
@@ -127,6 +128,7 @@ class StudentSettings(ValidatedSettings):
     teacher_cache_dir : str or None
         Where teacher logits are cached (None: ``$FRUGALTEXT_CACHE_DIR`` or ``~/.cache/frugaltext``, under
         ``teacher_logits``).
+    precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`.
     """
 
     method: ClassVar[str] = "distillation settings"

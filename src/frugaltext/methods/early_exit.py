@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.methods.base import register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
 from frugaltext.models.early_exit import (
@@ -33,7 +34,7 @@ from frugaltext.models.early_exit import (
     train_step_flops,
 )
 from frugaltext.models.encoders import check_settings_max_length, resolve_encoder_path
-from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.settings import setting
 from frugaltext.training.hf import logits_to_proba
 
 logger = logging.getLogger("frugaltext.methods.early_exit")
@@ -45,7 +46,7 @@ def _join_weights(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class EarlyExitSettings(ValidatedSettings):
+class EarlyExitSettings(FastPathSettings):
     """Hyper-parameters of ``early-exit``.
 
     Attributes
@@ -85,6 +86,8 @@ class EarlyExitSettings(ValidatedSettings):
         training texts are always used too, without their labels.
     attn_implementation : str or None
         "eager", "sdpa", ...; None = transformers' default.
+    precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`
+        (calibration runs in fp32).
     """
 
     method: ClassVar[str] = "early-exit"
@@ -251,15 +254,17 @@ class EarlyExitMethod(TorchMethod):
         n, k = len(ids), self.model.config.num_labels
         logits = np.zeros((n, k), dtype=np.float32)
         exits = np.zeros(n, dtype=np.int64)
-        device = next(self.model.parameters()).device
+        model = self.inference_model()
+        device = next(model.parameters()).device
         collator = self._collator()
         for index in self._inference_batches([len(t) for t in ids], batch_size):
             batch = collator([{"input_ids": ids[i]} for i in index])
-            out = self.model(
-                input_ids=batch["input_ids"].to(device),
-                attention_mask=batch["attention_mask"].to(device),
-                **exit_kwargs,
-            )
+            with self.inference_context(model):
+                out = model(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    **exit_kwargs,
+                )
             logits[index] = out.logits.float().cpu().numpy()
             exits[index] = out.exit_layer.cpu().numpy()
         return logits, exits, np.array([len(t) for t in ids], dtype=np.int64)
@@ -310,6 +315,7 @@ class EarlyExitMethod(TorchMethod):
             "exit_rule": cfg.exit_rule,
             "entropy_threshold": cfg.entropy_threshold if cfg.exit_rule == "entropy" else None,
             "patience": cfg.patience if cfg.exit_rule == "patience" else None,
+            **self.fast_path_details(),
         }
         calibration = cfg.calibration or {}
         if calibration:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from frugaltext.errors import DataFormatError, ModelLoadError
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.fileio import atomic_write_text
 from frugaltext.methods.base import Method, register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
@@ -81,7 +82,7 @@ class NVDMSettings(ValidatedSettings):
 
 
 @dataclass(frozen=True)
-class TopicBertSettings(NVDMSettings):
+class TopicBertSettings(NVDMSettings, FastPathSettings):
     """Hyper-parameters of ``topicbert`` (and the NVDM's, see :class:`NVDMSettings`).
 
     Attributes
@@ -117,6 +118,7 @@ class TopicBertSettings(NVDMSettings):
     encoder_layers : str or None
         Keep only these encoder layers, as ``bert``'s setting (``"0,2,4"`` on MiniLM: a TopicDistilBERT
         stand-in, see :mod:`frugaltext.models.encoders`).
+    precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`.
     """
 
     method: ClassVar[str] = "topicbert"
@@ -160,6 +162,7 @@ class TopicBertMethod(TorchMethod):
     """
 
     name = "topicbert"
+    int8_keep_fp32 = ("nvdm",)  # the NVDM reads its Linear weights directly; it is small anyway
     Settings = TopicBertSettings
     checkpoint_files = ("config.json", "bow_vocabulary.json")
     details_file = NOTES_FILE
@@ -379,7 +382,7 @@ class TopicBertMethod(TorchMethod):
         parameters, mean partitions per training document."""
         from frugaltext.cost.flops import n_parameters
 
-        details = dict(self.details)
+        details = {**self.details, **self.fast_path_details()}
         if self.model is not None:
             details.update({**encoder_details(self.model.config.encoder),
                             "n_params_total": n_parameters(self.model)})

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from frugaltext.data.collate import EncodedDataset, PadCollator, encode_texts, length_sorted_batches
-from frugaltext.errors import ModelLoadError
+from frugaltext.errors import ConfigError, ModelLoadError
+from frugaltext.fastpath import QUANTIZATIONS, autocast, fast_path_details, quantize_int8, resolve_precision
 from frugaltext.fileio import atomic_write_text
 from frugaltext.methods.base import Method
 from frugaltext.training.hf import (
@@ -98,6 +99,8 @@ class TorchMethod(Method):
     flops_train_mode: ClassVar[bool] = False
     #: count FLOPs on a CPU copy (cuDNN's fused LSTM is invisible to the counter)
     flops_on_cpu: ClassVar[bool] = False
+    #: submodules kept in fp32 by int8 inference (:func:`frugaltext.fastpath.quantize_int8`)
+    int8_keep_fp32: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any = None, **overrides: Any) -> None:
         super().__init__(settings, **overrides)
@@ -108,6 +111,7 @@ class TorchMethod(Method):
         self.checkpoint_steps: int = DEFAULT_CHECKPOINT_STEPS
         self.train_steps: int = 0
         self.resumed_steps: int = 0
+        self._quantized: tuple[Any, Any] | None = None  # (the model it was made from, its int8 copy)
 
     # ---- what subclasses supply -------------------------------------------------------------------
     @abstractmethod
@@ -158,14 +162,19 @@ class TorchMethod(Method):
         return make_compute_metrics(self.label_names, self.multi_label) if eval_ds is not None else None
 
     def _training_args(self, workdir: Path, seed: int, **overrides: Any) -> Any:
-        """``TrainingArguments`` from the settings (one place for options every torch method shares)."""
+        """``TrainingArguments`` from the settings (one place for options every torch method shares):
+        ``precision`` (bf16: the Trainer's mixed precision) and ``batching`` (grouped: the Trainer's
+        length-grouped sampler) of :class:`frugaltext.fastpath.FastPathSettings` included."""
         s = self.settings
         kwargs: dict[str, Any] = dict(
             seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
             learning_rate=s.learning_rate, weight_decay=getattr(s, "weight_decay", 0.0),
             warmup_ratio=getattr(s, "warmup_ratio", 0.0), select_best=s.select_best,
             show_progress=s.show_progress,
+            group_by_length=getattr(s, "batching", "random") == "grouped",
         )
+        if self._precision() == "bf16":
+            kwargs["bf16"] = True
         kwargs.update(overrides)
         return make_training_args(workdir, **kwargs)
 
@@ -260,13 +269,67 @@ class TorchMethod(Method):
                                  "first")
 
     def _inference_batches(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-        """Document indices of each inference batch (by similar length, to cut padding)."""
+        """Document indices of each inference batch (by similar length, to cut padding; the callers put each
+        row back at its document's index, so outputs keep the input order)."""
         return length_sorted_batches(lengths, batch_size)
+
+    # ---- fast path: precision and int8 ------------------------------------------------------------
+    def _precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``: the ``precision`` setting resolved on this machine."""
+        return resolve_precision(getattr(self.settings, "precision", "fp32"))[0]
+
+    def quantize(self, quantization: str | None) -> TorchMethod:
+        """Predict with ``quantization`` from now on (``"int8"``: dynamic int8 Linear layers, see
+        :func:`frugaltext.fastpath.quantize_int8`; ``"none"``/None: the fp32 model). Returns ``self``.
+
+        Raises
+        ------
+        ConfigError
+            If ``quantization`` is not none or int8.
+        """
+        import dataclasses
+
+        value = "none" if quantization is None else str(quantization).lower()
+        if value not in QUANTIZATIONS:
+            raise ConfigError(f"{self.name}: quantization must be one of {', '.join(QUANTIZATIONS)}, got "
+                              f"{quantization!r}")
+        if dataclasses.is_dataclass(self.settings) and hasattr(self.settings, "inference_quantization"):
+            self.settings = dataclasses.replace(self.settings, inference_quantization=value)
+        else:
+            raise ConfigError(f"{self.name}: this method's settings have no inference_quantization")
+        self._quantized = None
+        return self
+
+    def inference_model(self) -> Any:
+        """The module that predicts: ``self.model``, or its int8 copy (made once per trained/loaded model)
+        when ``inference_quantization`` is int8. ``self.model`` itself stays fp32 (saved and FLOP-counted)."""
+        if getattr(self.settings, "inference_quantization", "none") != "int8":
+            return self.model
+        if self._quantized is None or self._quantized[0] is not self.model:
+            self._quantized = (self.model, quantize_int8(self.model, self.int8_keep_fp32))
+        return self._quantized[1]
+
+    def inference_context(self, model: Any = None) -> Any:
+        """Context of a forward pass at inference: ``torch.autocast`` in bf16 when the precision resolves to
+        bf16 (and the model is not int8-quantized, whose kernels take fp32 activations), else nothing."""
+        from contextlib import nullcontext
+
+        if self._precision() != "bf16" or getattr(self.settings, "inference_quantization", "none") == "int8":
+            return nullcontext()
+        model = model if model is not None else self.model
+        return autocast("bf16", next(model.parameters()).device.type)
+
+    def fast_path_details(self) -> dict[str, Any]:
+        """Precision used and why, batching and inference quantization (keys of the results row's notes;
+        see :func:`frugaltext.fastpath.fast_path_details`)."""
+        return fast_path_details(self.settings)
 
     def _logits(self, token_ids: Sequence[Sequence[int]], batch_size: int,
                 extra: dict[str, Any] | None = None) -> np.ndarray:
-        return batched_logits(self.model, token_ids, batch_size, self._pad_token_id, extra=extra,
-                              batches=self._inference_batches([len(t) for t in token_ids], batch_size))
+        model = self.inference_model()
+        with self.inference_context(model):
+            return batched_logits(model, token_ids, batch_size, self._pad_token_id, extra=extra,
+                                  batches=self._inference_batches([len(t) for t in token_ids], batch_size))
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Raw logits, shape ``(n_docs, num_labels)`` float32 (distillation teachers use these)."""
@@ -327,8 +390,8 @@ class TorchMethod(Method):
         return {"flops": float(np.mean(forward)), "flops_train_step": float(np.mean(train))}
 
     def run_details(self) -> dict[str, Any]:
-        """The run details collected by ``fit`` (see the subclass)."""
-        return dict(self.details)
+        """The run details collected by ``fit`` (see the subclass) and :meth:`fast_path_details`."""
+        return {**self.details, **self.fast_path_details()}
 
     # ---- persistence ------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> None:

@@ -52,6 +52,7 @@ def make_training_args(
     metric_for_best_model: str = "macro_f1",
     gradient_accumulation_steps: int = 1,
     group_by_length: bool = False,
+    bf16: bool = False,
     logging_steps: float = 0.05,
     show_progress: bool = True,
     **extra: Any,
@@ -72,6 +73,16 @@ def make_training_args(
     evaluate_each_epoch, select_best : bool
         Evaluate on the validation split after each epoch and, if ``select_best``, restore the epoch with the
         best ``metric_for_best_model`` at the end (early stopping by model selection, as in DocBERT).
+    group_by_length : bool
+        Length-grouped training batches: ``train_sampling_strategy="group_by_length"`` (the transformers 5
+        name; ``group_by_length=True`` is gone), i.e. ``LengthGroupedSampler``: a random permutation (seeded
+        by ``seed``) cut into megabatches of ``min(50, n // (4 * batch_size))`` batches, each sorted by
+        length. Our datasets are lists of feature dicts, so the sampler reads the lengths from each
+        ``input_ids`` list (no re-tokenisation, no ``length`` column needed). Evaluation batches are
+        grouped too (the Trainer does it; predictions and labels stay paired, so metrics are unchanged).
+    bf16 : bool
+        Mixed precision: fp32 master weights, forward and backward under ``torch.autocast`` in bf16 (on CPU
+        too; see :mod:`frugaltext.fastpath`).
     **extra
         Any other ``TrainingArguments`` field.
 
@@ -108,6 +119,8 @@ def make_training_args(
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if group_by_length else "random",
     )
+    if bf16:
+        kwargs["bf16"] = True
     if not torch.cuda.is_available():
         kwargs["use_cpu"] = True
         if world_size() > 1:
