@@ -265,6 +265,10 @@ def export_onnx(model_dir: str | Path, output: str | Path | None = None, quantiz
     if max_docs < 1:
         raise ConfigError(f"export: --max-docs must be at least 1, got {max_docs}")
     model_dir = Path(model_dir)
+    if output is not None:  # checked before any work (a directory, a path under a file, a wrong ending)
+        from frugaltext.fileio import check_output_file
+
+        output = check_output_file(output, "--output", suffixes=(".onnx",))
     method = load_model(model_dir)
     if dataclasses.is_dataclass(method.settings) and hasattr(method.settings, "precision"):
         # the reference of the parity check is the fp32 torch model, whatever the saved settings say

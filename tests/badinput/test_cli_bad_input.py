@@ -847,6 +847,61 @@ def _(t, m):
         "setting 'learning_rate'"]
 
 
+# ---------------------------------------------------------------------------------------------------------
+# export and select
+# ---------------------------------------------------------------------------------------------------------
+@case("export-missing-model")
+def _(t, m):
+    return ["export", "--model", t / "nope", "--output", t / "m.onnx"], ["nope"]
+
+
+@case("export-tfidf-model")
+def _(t, m):
+    return ["export", "--model", m, "--output", t / "m.onnx"], ["tfidf"]
+
+
+@case("export-output-is-a-directory")
+def _(t, m):
+    (t / "out.onnx").mkdir()
+    return ["export", "--model", m, "--output", t / "out.onnx"], ["out.onnx"]
+
+
+def _run_dir(t: Path, rows: list | None) -> Path:
+    run = t / "run"
+    run.mkdir()
+    if rows is not None:
+        (run / "results.json").write_text(json.dumps(rows), encoding="utf-8")
+    return run
+
+
+def _row(method: str, macro_f1: float) -> dict:
+    return {"method": method, "seed": 0, "macro_f1": macro_f1, "train_duration_s": 1.0, "latency_ms": 1.0,
+            "throughput_docs_per_s": 10.0, "inference_energy_kwh_per_doc": 1e-6, "n_params": 10}
+
+
+@case("select-no-results")
+def _(t, m):
+    return ["select", _run_dir(t, None)], ["results.json"]
+
+
+@case("select-reference-missing")
+def _(t, m):
+    return ["select", _run_dir(t, [_row("tfidf-svm", 0.9)]), "--reference", "bert", "--no-copy"], ["bert"]
+
+
+@case("select-retention-as-fraction")
+def _(t, m):
+    return ["select", _run_dir(t, [_row("tfidf-svm", 0.9)]), "--min-retention", "0.99", "--no-copy"], [
+        "99"]
+
+
+@case("select-nothing-meets-the-constraint")
+def _(t, m):
+    rows = [_row("bert", 0.9), _row("tfidf-svm", 0.5)]
+    return ["select", _run_dir(t, rows), "--reference", "bert", "--min-retention", "101", "--no-copy"], [
+        "retention"]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_clear_line(name, tmp_path, model_copy):
     work = tmp_path / "case"

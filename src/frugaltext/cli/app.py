@@ -67,8 +67,9 @@ def with_threads(command: Callable[..., Any], import_torch: bool = True) -> Call
     (:func:`frugaltext.fastpath.set_threads`) before it runs.
 
     typer reads the options from the function's signature, so the wrapper's signature is the command's
-    plus ``threads``. Commands that rarely need torch (``datasets``, ``report``) pass ``import_torch=False``:
-    the count then goes to ``$OMP_NUM_THREADS``, which torch reads if it is imported later.
+    plus ``threads``. Commands that may not need torch (``datasets``, ``report``, ``select``, and
+    ``predict``/``evaluate``, which load tf-idf models without torch) pass ``import_torch=False``: the count
+    then goes to ``$OMP_NUM_THREADS``, which torch reads if it is imported later.
     """
 
     @functools.wraps(command)
@@ -96,8 +97,8 @@ def with_threads(command: Callable[..., Any], import_torch: bool = True) -> Call
 
 app.command("compare", context_settings=EXTRA_ARGS)(with_threads(compare))
 app.command("train", context_settings=EXTRA_ARGS)(with_threads(train))
-app.command("evaluate")(with_threads(evaluate))
-app.command("predict")(with_threads(predict))
+app.command("evaluate")(with_threads(evaluate, import_torch=False))
+app.command("predict")(with_threads(predict, import_torch=False))  # tf-idf models predict without torch
 app.command("export")(with_threads(export))
 app.command("datasets")(with_threads(datasets, import_torch=False))
 app.command("topics", context_settings=EXTRA_ARGS)(with_threads(topics))
