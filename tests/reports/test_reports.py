@@ -241,6 +241,8 @@ def test_report_on_the_stored_table3_run_only_gains_the_pareto_column(tmp_path):
     for i, (before, after) in enumerate(zip(old, new, strict=True)):
         if i < 12:  # header, separator and the 10 method rows: the old line plus a last cell
             assert after.rsplit("|", 2)[0] + "|" == before, i
+        elif before.startswith("Perplexity: "):  # the topic-table footnote now names the ranking and NPMI
+            assert after.startswith("Perplexity: held-out validation documents"), i  # convention (issue 15)
         else:  # notes, NVDM table, topic words: unchanged
             assert after == before, i
     marks = {line.split(" | ")[0][2:]: line.split(" | ")[-1].rstrip(" |") for line in new[2:12]}
