@@ -12,7 +12,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 
 demo: install
-	$(BIN)/frugaltext compare --output runs/demo
+	$(BIN)/frugaltext compare --output runs/demo --select --select-objective latency --select-min-retention 99
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
