@@ -665,9 +665,10 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         With a tokenizer attached and no ``state_dict`` argument: the head in ``config.json`` +
         ``model.safetensors`` and the token vectors with their tokenizer in model2vec's format under
         ``static_embeddings/`` (stored once). Otherwise (no tokenizer, or a ``state_dict`` argument, even
-        None, as the ``Trainer`` passes for its checkpoints) the standard transformers format with every weight in
-        ``model.safetensors``: the Trainer restores its best checkpoint with ``load_state_dict`` from that
-        file alone, so a checkpoint without the vectors would silently keep the last epoch's vectors.
+        None, as the ``Trainer`` passes for its checkpoints) the standard transformers format with every
+        weight in ``model.safetensors``: the Trainer restores its best checkpoint with ``load_state_dict``
+        from that file alone, so a checkpoint without the vectors would silently keep the last epoch's
+        vectors.
         """
         if self.tokenizer is None or "state_dict" in kwargs:  # the Trainer passes it, even as None
             super().save_pretrained(save_directory, *args, **kwargs)
