@@ -20,7 +20,7 @@ Vectors
 Classifier
     :class:`frugaltext.models.static.StaticForSequenceClassification`: the masked mean of the token vectors,
     L2-normalised (model2vec's ``normalize``), then a linear layer (``hidden_size`` 0), trained through the
-    shared ``Trainer`` path of the students (:class:`frugaltext.methods.distill.StudentMethod`: Adam 1e-3,
+    shared ``Trainer`` path of the students (:class:`frugaltext.methods.distill.StudentMethod`: Adam 1e-2,
     StepLR 0.9 per epoch, validation macro-F1 each epoch, best epoch restored, early stopping after 3 epochs
     without improvement, at most 10 epochs, batch 32) with the token vectors FINE-TUNED
     (``freeze_embeddings=False``); CE, or BCE with independent sigmoids for multi-label data. We chose it over
@@ -136,7 +136,7 @@ class StaticSettings(ValidatedSettings):
     epochs: int = setting(10, ge=1)
     batch_size: int = setting(32, ge=1)
     eval_batch_size: int = setting(64, ge=1)
-    learning_rate: float = setting(1e-3, gt=0)
+    learning_rate: float = setting(1e-2, gt=0)
     lr_gamma: float = setting(0.9, gt=0, le=1)
     early_stopping_patience: int = setting(3, ge=0)
     select_best: bool = True
