@@ -92,3 +92,17 @@ def test_distill_static_reads_the_teachers_logits_over_an_augmented_transfer_set
     assert details["n_transfer_docs"] > len(TOY_TEXTS)
     assert details["teacher_logits_cached"] is False and details["distillation_loss"] == "kl"
     assert method.flops_per_document(TOY_TEXTS[:2])["flops_train_step"] > 0
+
+
+@pytest.mark.slow
+def test_static_from_the_packaged_minilm(tmp_path):
+    """Real distillation of the packaged all-MiniLM-L6-v2 (~1-3 min on 2 CPU cores, or the on-disk cache)."""
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    method = get_method_class("static")(epochs=1, batch_size=4, early_stopping_patience=0,
+                                        show_progress=False).fit(data, CostMeter())
+    assert method.model.config.embedding_dim == 256 and method.model.config.vocab_size > 29_000
+    folder = method.save(tmp_path / "static")
+    embedding = StaticModel.from_pretrained(folder / STATIC_SUBFOLDER, force_download=False)
+    assert embedding.encode(TOY_TEXTS).shape == (len(TOY_TEXTS), 256)
+    np.testing.assert_allclose(load_model(folder).predict_proba(TOY_TEXTS), method.predict_proba(TOY_TEXTS),
+                               rtol=1e-5, atol=1e-6)
