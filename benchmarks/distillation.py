@@ -1,8 +1,8 @@
 """Benchmark of knowledge distillation (issue 6): students with and without a teacher, against the teacher.
 
 For a dataset and a fine-tuned ``bert`` teacher (reused with ``--teacher-dir``, or trained here and saved
-under ``--work-dir``), and for each student architecture (``bilstm``, ``bilstm-attn``, ``cnn``, ``lstm-reg``)
-and seed, this script trains
+under ``--work-dir``), and for each student architecture (``bilstm``, ``bilstm-attn``, ``cnn``, ``lstm-reg``,
+``static``: the model2vec student of :mod:`frugaltext.methods.static`) and seed, this script trains
 
 * the distilled student ``distill-<arch>`` (teacher logits over the transfer set computed once and cached on
   disk by :mod:`frugaltext.training.teacher_cache`, so every later seed / student that uses the same texts
@@ -22,9 +22,9 @@ gets seed 1, so an interrupted run still covers all students. Results are writte
 (JSON through a temporary file and ``os.replace``, and a markdown table next to it); a rerun with the same
 ``--output`` skips the runs already there (resume) and refuses to mix runs made with other settings.
 
-Augmented transfer sets (``distill-lstm-reg``) are drawn with the run's seed (the method's rule), so their
-teacher logits are computed once per seed; the plain transfer sets (the training split) are computed once
-for all seeds and students.
+Augmented transfer sets (``distill-lstm-reg``, ``distill-static``) are drawn with the run's seed (the
+method's rule), so their teacher logits are computed once per seed; the plain transfer sets (the training
+split) are computed once for all seeds and students.
 
 Example::
 
@@ -59,7 +59,7 @@ logger = logging.getLogger("benchmarks.distillation")
 
 
 #: Student architectures, as in the method names ``distill-<arch>`` / ``scratch-<arch>``.
-ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg")
+ARCHITECTURES = ("bilstm", "bilstm-attn", "cnn", "lstm-reg", "static")
 TEACHER = "teacher"
 #: Settings that must agree between a run and the JSON it resumes.
 RESUME_KEYS = ("data", "max_train_docs", "max_test_docs", "epochs", "n_copies", "student_max_length",

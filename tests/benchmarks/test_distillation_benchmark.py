@@ -33,6 +33,7 @@ def _runs() -> dict:
 
 def test_method_names_and_unknown_architecture():
     assert bench.method_names("lstm-reg") == ("distill-lstm-reg", "scratch-lstm-reg")
+    assert bench.method_names("static") == ("distill-static", "scratch-static")
     with pytest.raises(ValueError, match="unknown student 'gru'"):
         bench.method_names("gru")
 

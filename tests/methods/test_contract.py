@@ -18,6 +18,7 @@ from frugaltext.methods import available_methods, get_method_class, load_model
 from frugaltext.methods.base import METHOD_FILE
 from tests.conftest import TOY_LABELS, TOY_TEXTS
 from tests.helpers import make_data
+from tests.models.test_static import tiny_static_model
 
 MULTI_LABELS = [["earn"], ["crude"], ["grain", "trade"], ["interest"], ["earn"], ["crude"], ["grain"],
                 ["interest", "trade"]]
@@ -29,6 +30,7 @@ TORCH_FAST = dict(epochs=1, batch_size=4, show_progress=False)
 BERT_FAST = dict(TORCH_FAST, max_length=32, warmup_ratio=0.0)
 STUDENT_FAST = dict(TORCH_FAST, max_length=32, embedding_dim=8, hidden_size=8, n_filters=4,
                     early_stopping_patience=0)
+STATIC_FAST = dict(TORCH_FAST, early_stopping_patience=0)
 NVDM_FAST = dict(n_topics=4, nvdm_hidden=8, bow_min_df=1, nvdm_pretrain_epochs=2, nvdm_batch_size=8)
 #: methods whose encoder attends over all token pairs: FLOPs grow faster than linearly with the length
 ATTENTION = {"bert", "bert-avg", "bert-avg-dtr", "early-exit", "topicbert"}
@@ -45,7 +47,16 @@ def _config(name: str, dirs: dict[str, str]) -> dict:
         "bert-avg": dict(encoder, max_length=32),
         "bert-avg-dtr": dict(encoder, max_length=32, **NVDM_FAST),
         "cnn": dict(STUDENT_FAST),
+        "xml-cnn": dict(STUDENT_FAST, pool_chunks=2, bottleneck_size=8),
+        "han": dict(STUDENT_FAST, max_sentences=4, max_words=8),
+        "static": dict(STATIC_FAST, model_name_or_path=dirs["static"]),
+        "scratch-static": dict(STATIC_FAST, model_name_or_path=dirs["static"]),
+        "distill-static": dict(STATIC_FAST, model_name_or_path=dirs["static"], teacher=dirs["teacher"],
+                               augment_copies=0, teacher_cache_dir=dirs["cache"]),
     }
+    for arch in ("han", "xml-cnn"):
+        configs[f"distill-{arch}"] = dict(configs[arch], teacher=dirs["teacher"], augment_copies=0,
+                                          teacher_cache_dir=dirs["cache"])
     for arch in ("bilstm", "bilstm-attn", "cnn", "lstm-reg"):
         configs[f"scratch-{arch}"] = dict(STUDENT_FAST)
         configs[f"distill-{arch}"] = dict(STUDENT_FAST, teacher=dirs["teacher"], augment_copies=0,
@@ -60,6 +71,8 @@ def dirs(tiny_bert_dir, tiny_bert4_dir, tmp_path_factory):
     """Encoders, and tf-idf teachers (single- and multi-label) for the distilled students."""
     root = tmp_path_factory.mktemp("contract")
     out = {"bert": str(tiny_bert_dir), "bert4": str(tiny_bert4_dir), "cache": str(root / "cache")}
+    tiny_static_model().save_pretrained(root / "static")  # a random model2vec folder: no distillation here
+    out["static"] = str(root / "static")
     for multi, labels in ((False, TOY_LABELS), (True, MULTI_LABELS)):
         data = make_data(TOY_TEXTS, labels, multi_label=multi)
         teacher = get_method_class("tfidf-lr")().fit(data, CostMeter())

@@ -40,6 +40,8 @@ BUILTIN_METHOD_MODULES = (
     "frugaltext.methods.baselines",
     "frugaltext.methods.early_exit",
     "frugaltext.methods.distill",
+    "frugaltext.methods.docbert_baselines",
+    "frugaltext.methods.static",
 )
 _REGISTRY: dict[str, type[Method]] = {}
 #: Old method names still accepted (old results rows, saved models, ``--methods``): old name -> new name.

@@ -326,11 +326,7 @@ class StudentMethod(TorchMethod):
         return texts, labels, result.logits[:, columns]
 
     def _build_model(self, data: Any) -> None:
-        from frugaltext.models.students import (
-            StudentConfig,
-            StudentForSequenceClassification,
-            embeddings_from_teacher,
-        )
+        from frugaltext.models.students import StudentConfig, StudentForSequenceClassification
 
         s = self.settings
         config = StudentConfig(
@@ -342,16 +338,32 @@ class StudentMethod(TorchMethod):
             label2id=data.label2id, problem_type=data.problem_type,
         )
         self.model = StudentForSequenceClassification(config)
-        if s.embeddings == "pretrained":
-            source = tokenizer_source(s.teacher, s.tokenizer_path)
-            teacher_weight = input_embeddings(source)
-            if teacher_weight.shape[0] != config.vocab_size:
-                raise ConfigError(f"{self.name}: the embeddings of {source} have {teacher_weight.shape[0]} "
-                                  f"rows but its tokenizer has {config.vocab_size} tokens")
-            with torch.no_grad():
-                self.model.embeddings.weight.copy_(embeddings_from_teacher(
-                    teacher_weight, s.embedding_dim, config.pad_token_id, fill=self.model.embeddings.weight))
-            self.details["embeddings_from"] = source
+        self._init_embeddings(self.model.embeddings, config.pad_token_id)
+
+    def _init_embeddings(self, embeddings: torch.nn.Embedding, pad_token_id: int) -> None:
+        """With ``embeddings="pretrained"``: copy the input embeddings of the checkpoint that provides the
+        WordPiece tokenizer into ``embeddings`` (PCA-projected to its width,
+        :func:`frugaltext.models.students.embeddings_from_teacher`); otherwise leave the random ones.
+
+        Raises
+        ------
+        ConfigError
+            If the checkpoint's embedding matrix and the tokenizer disagree on the vocabulary size.
+        """
+        from frugaltext.models.students import embeddings_from_teacher
+
+        s = self.settings
+        if s.embeddings != "pretrained":
+            return
+        source = tokenizer_source(s.teacher, s.tokenizer_path)
+        teacher_weight = input_embeddings(source)
+        if teacher_weight.shape[0] != embeddings.num_embeddings:
+            raise ConfigError(f"{self.name}: the embeddings of {source} have {teacher_weight.shape[0]} "
+                              f"rows but its tokenizer has {embeddings.num_embeddings} tokens")
+        with torch.no_grad():
+            embeddings.weight.copy_(embeddings_from_teacher(
+                teacher_weight, embeddings.embedding_dim, pad_token_id, fill=embeddings.weight))
+        self.details["embeddings_from"] = source
 
     def _build(self, data: Any, seed: int) -> None:
         """Transfer set and teacher logits, then the tokenizer and the student."""
@@ -414,7 +426,7 @@ class StudentMethod(TorchMethod):
             self.tokenizer.save_pretrained(directory)
 
     def _load_model(self, directory: Path) -> None:
-        from frugaltext.models.students import StudentForSequenceClassification, WordVocabulary
+        from frugaltext.models.students import StudentForSequenceClassification
 
         if not (directory / "config.json").is_file():
             raise ModelLoadError(f"{directory}: config.json is missing; this is not a saved {self.name} "
@@ -423,6 +435,12 @@ class StudentMethod(TorchMethod):
         if self.model.config.architecture != self.architecture:
             raise ModelLoadError(f"{directory}: holds a {self.model.config.architecture!r} student, not "
                                  f"{self.architecture!r}")
+        self._load_tokenizer(directory)
+
+    def _load_tokenizer(self, directory: Path) -> None:
+        """Restore the word vocabulary or the WordPiece tokenizer written by :meth:`_save_model`."""
+        from frugaltext.models.students import WordVocabulary
+
         if self.settings.tokenizer == "word":
             self.tokenizer = WordVocabulary.load(directory / WORD_VOCAB_FILE)
         else:

@@ -662,14 +662,15 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """Write the model; arguments as ``PreTrainedModel.save_pretrained``.
 
-        With a tokenizer attached and no explicit ``state_dict``: the head in ``config.json`` +
+        With a tokenizer attached and no ``state_dict`` argument: the head in ``config.json`` +
         ``model.safetensors`` and the token vectors with their tokenizer in model2vec's format under
-        ``static_embeddings/`` (stored once). Otherwise (no tokenizer, or a ``state_dict`` passed, as the
-        ``Trainer`` does for its checkpoints) the standard transformers format with every weight in
-        ``model.safetensors``: the Trainer restores its best checkpoint with ``load_state_dict`` from that
-        file alone, so a checkpoint without the vectors would silently keep the last epoch's vectors.
+        ``static_embeddings/`` (stored once). Otherwise (no tokenizer, or a ``state_dict`` argument, even
+        None, as the ``Trainer`` passes for its checkpoints) the standard transformers format with every
+        weight in ``model.safetensors``: the Trainer restores its best checkpoint with ``load_state_dict``
+        from that file alone, so a checkpoint without the vectors would silently keep the last epoch's
+        vectors.
         """
-        if self.tokenizer is None or kwargs.get("state_dict") is not None:
+        if self.tokenizer is None or "state_dict" in kwargs:  # the Trainer passes it, even as None
             super().save_pretrained(save_directory, *args, **kwargs)
             return
         state_dict = {k: v for k, v in self.state_dict().items() if k != "embeddings.weight"}
