@@ -71,9 +71,12 @@ def tiny_bert4_dir(tmp_path_factory) -> Path:
     return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert4"), num_hidden_layers=4)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _few_threads():
-    """Keep unit tests on one thread: the machine has 2 cores shared with other work."""
+    """Keep unit tests on one thread: the machine has 2 cores shared with other work. Reset before every
+    test, because CLI commands run in-process set torch's threads (``--threads``, default: the CPUs this
+    process may use), and a test that compares weights across processes (resume after SIGKILL) needs the
+    same thread count in both."""
     import torch
 
     torch.set_num_threads(1)

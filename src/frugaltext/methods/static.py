@@ -64,10 +64,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from frugaltext.errors import ModelLoadError
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.methods.base import register
 from frugaltext.methods.distill import StudentMethod
 from frugaltext.models.distillation_losses import DISTILLATION_LOSSES
-from frugaltext.settings import ValidatedSettings, setting
+from frugaltext.settings import setting
 
 __all__ = [
     "DistillStaticMethod",
@@ -80,7 +81,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class StaticSettings(ValidatedSettings):
+class StaticSettings(FastPathSettings):
     """Settings of ``static`` and ``scratch-static`` (and, with other defaults, ``distill-static``).
 
     Attributes
