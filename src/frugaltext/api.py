@@ -139,8 +139,8 @@ def train(
     (:meth:`frugaltext.cost.meter.CostMeter.as_dict`) and, for neural methods, ``train_steps`` and
     ``resumed_from_step``. Under ``torchrun`` every process trains and only rank 0 writes files.
 
-    Neural methods keep Trainer checkpoints in ``output/work/checkpoints`` while they train: run the same
-    command again after a kill and training resumes from the newest complete checkpoint (``resuming from
+    Neural methods keep Trainer checkpoints in ``checkpoints`` under ``output/work`` while they train: run the
+    same command again after a kill and training resumes from the newest complete checkpoint (``resuming from
     checkpoint-N`` in the log). The folder is deleted before the model is saved.
 
     Parameters

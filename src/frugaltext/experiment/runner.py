@@ -34,9 +34,9 @@ is re-run and replaced. The model is saved into a hidden sibling folder and then
 ``models/<method>-seed<k>`` is never half written.
 
 A neural run killed part-way resumes from its newest complete Trainer checkpoint in
-``<output>/work/<method>-seed<k>/checkpoints`` (saved each epoch and every ``checkpoint_steps`` optimisation
-steps); its row records ``train_steps`` and ``resumed_from_step``. The work folder is deleted once the run
-has finished (unless ``keep_checkpoints``).
+``<method>-seed<k>/checkpoints`` under ``<output>/work`` (saved each epoch and every ``checkpoint_steps``
+optimisation steps); its row records ``train_steps`` and ``resumed_from_step``. The work folder is deleted
+once the run has finished (unless ``keep_checkpoints``).
 
 At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``) are rebuilt
 from ``results.json`` by :func:`frugaltext.reports.build_reports`, so they can be remade without training

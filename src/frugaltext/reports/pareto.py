@@ -8,50 +8,16 @@ score reachable at that cost is the cheaper point's score (an "attainment" stair
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # table.py imports pareto_front from here
+from frugaltext.reports.front import pareto_front
+
+if TYPE_CHECKING:
     from frugaltext.reports.table import MethodSummary
 
 __all__ = ["pareto_front", "plot_pareto", "plot_pareto_inference"]
-
-
-def pareto_front(costs: Sequence[float | None], scores: Sequence[float | None]) -> list[int]:
-    """Return the indices of the non-dominated points, lower cost and higher score being better.
-
-    Parameters
-    ----------
-    costs, scores : sequences of float or None, same length n_points
-        A point with a missing or non-finite value takes no part (it is never on the front and dominates
-        nothing).
-
-    Returns
-    -------
-    list of int
-        Indices into the inputs, sorted by increasing cost (then decreasing score). Exact duplicates are
-        both kept (neither dominates the other).
-
-    Raises
-    ------
-    ValueError
-        If the sequences differ in length.
-    """
-    if len(costs) != len(scores):
-        raise ValueError(f"pareto_front: {len(costs)} costs but {len(scores)} scores")
-    points = [
-        (i, float(c), float(s))
-        for i, (c, s) in enumerate(zip(costs, scores, strict=True))
-        if c is not None and s is not None and math.isfinite(c) and math.isfinite(s)
-    ]
-    front = []
-    for i, c, s in points:
-        dominated = any((c2 <= c and s2 >= s) and (c2 < c or s2 > s) for j, c2, s2 in points if j != i)
-        if not dominated:
-            front.append((c, -s, i))
-    return [i for _, _, i in sorted(front)]
 
 
 _PANELS = (

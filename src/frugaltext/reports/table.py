@@ -11,7 +11,7 @@ Columns: Model | macro-F1 ± std | Rtn (%) | T_epoch (s) | T (s) | CO2 eq.1 (g) 
   (:func:`frugaltext.metrics.mean_std`). A cost missing in one seed's row shows as "–" (a mean over the
   seeds that happened to be measured would not compare).
 * "Pareto (F1 vs)" lists the costs of the table against which the method is on the Pareto front of mean
-  macro-F1 (:func:`frugaltext.reports.pareto.pareto_front`: no other method has at least its macro-F1 at no
+  macro-F1 (:func:`frugaltext.reports.front.pareto_front`: no other method has at least its macro-F1 at no
   more cost, and is better in one of the two): ``T`` (training time), ``energy`` (training energy),
   ``latency`` and ``throughput`` (higher is better). CO2 eq.1 is T times a constant and would repeat ``T``.
   "–" means on no front; a cost missing for a method takes it off that front.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from frugaltext.metrics import mean_std, retention
-from frugaltext.reports.pareto import pareto_front
+from frugaltext.reports.front import pareto_front
 
 __all__ = [
     "PARETO_COSTS",
