@@ -85,7 +85,12 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from frugaltext.errors import ConfigError, ModelLoadError
-from frugaltext.models.distillation_losses import DISTILLATION_LOSSES, distillation_loss
+from frugaltext.models.student_common import (
+    check_int,
+    check_loss_settings,
+    check_probability,
+    classification_loss,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -97,7 +102,6 @@ __all__ = [
 ]
 
 ARCHITECTURES = ("bilstm", "bilstm_attn", "cnn", "lstm_reg")
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
 #: Per-architecture defaults of embed_dropout / weight_drop (hedwig's LSTM_reg Reuters command for lstm_reg).
 _REGULARISATION_DEFAULTS = {"lstm_reg": (0.2, 0.1)}
 
@@ -347,18 +351,9 @@ class StudentConfig(PreTrainedConfig):
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(f"{where}: architecture must be one of {ARCHITECTURES}, got "
                               f"{self.architecture!r}")
-        if self.problem_type not in PROBLEM_TYPES:
-            raise ConfigError(f"{where}: problem_type {self.problem_type!r} is not supported; use one of "
-                              f"{PROBLEM_TYPES}")
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "max_length", "n_filters"):
-            value = getattr(self, name)
-            minimum = 2 if name == "vocab_size" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
-        for name in ("dropout", "embed_dropout", "weight_drop"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) < 1.0:
-                raise ConfigError(f"{where}: {name} must be in [0, 1), got {value!r}")
+        check_int(self, where, ("vocab_size",), 2)
+        check_int(self, where, ("embedding_dim", "hidden_size", "max_length", "n_filters"), 1)
+        check_probability(self, where, ("dropout", "embed_dropout", "weight_drop"))
         if self.weight_drop and self.architecture == "cnn":
             raise ConfigError(f"{where}: weight_drop applies to the LSTM's recurrent weights; the cnn has "
                               "none (set weight_drop=0)")
@@ -368,15 +363,7 @@ class StudentConfig(PreTrainedConfig):
         if not 0 <= int(self.pad_token_id) < self.vocab_size:
             raise ConfigError(f"{where}: pad_token_id {self.pad_token_id} is outside the vocabulary "
                               f"(vocab_size {self.vocab_size})")
-        if self.distillation_loss not in DISTILLATION_LOSSES:
-            raise ConfigError(f"{where}: distillation_loss must be one of {DISTILLATION_LOSSES}, got "
-                              f"{self.distillation_loss!r}")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise ConfigError(f"{where}: alpha must be in [0, 1], got {self.alpha!r}")
-        if self.lam is not None and float(self.lam) < 0:
-            raise ConfigError(f"{where}: lam must be >= 0 or None, got {self.lam!r}")
-        if not float(self.temperature) > 0:
-            raise ConfigError(f"{where}: temperature must be > 0, got {self.temperature!r}")
+        check_loss_settings(self, where)
 
     @property
     def multi_label(self) -> bool:
@@ -579,15 +566,8 @@ class StudentForSequenceClassification(StudentPreTrainedModel):
                     pooled = F.relu(outputs).masked_fill(~valid.unsqueeze(-1), float("-inf"))
                     features = pooled.max(dim=1).values
         logits = self.classifier(self.dropout(features))
-        loss = None
-        if labels is not None or teacher_logits is not None:
-            cfg = self.config
-            loss = distillation_loss(
-                cfg.distillation_loss, logits, teacher_logits, labels, alpha=float(cfg.alpha),
-                lam=None if cfg.lam is None else float(cfg.lam), temperature=float(cfg.temperature),
-                multi_label=cfg.multi_label,
-            )
-        return StudentOutput(loss=loss, logits=logits)
+        return StudentOutput(loss=classification_loss(self.config, logits, labels, teacher_logits),
+                             logits=logits)
 
 
 # ==================================================================================================

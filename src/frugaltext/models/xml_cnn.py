@@ -44,7 +44,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from transformers import initialization as init
 
 from frugaltext.errors import ConfigError
-from frugaltext.models.static import (
+from frugaltext.models.student_common import (
     check_int,
     check_loss_settings,
     check_probability,

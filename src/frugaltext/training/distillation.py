@@ -1,20 +1,8 @@
 """Knowledge-distillation losses (defined in :mod:`frugaltext.models.distillation_losses`, re-exported
 here) and a ``Trainer`` that mixes hard labels with a teacher's cached logits.
 
-Two objectives are provided, one per paper we follow:
-
-* :func:`mse_distillation_loss`: ``alpha * CE + (1 - alpha) * MSE(student logits, teacher logits)``, the loss
-  of Mangalwedhekar, *Distilling BERT for low complexity network training* (§3.5, with alpha = 0.5 in §6),
-  which follows Tang et al. 2019, *Distilling task-specific knowledge from BERT into simple neural networks*
-  (logit matching, after Ba & Caruana 2014).
-* :func:`kl_distillation_loss`: ``CE + lam * T^2 * KL`` of DocBERT (Adhikari et al. 2019, eq. 1: L = L_cls +
-  lambda * L_distill; lambda = 4 for single-label and 1 for multi-label tasks, §4.2), with Hinton et al.'s
-  (2015) temperature and T^2 scaling.
-
-Rows whose hard label is unknown (augmented copies of the transfer set, Tang et al. 2019 §3.3) carry the label
-``-100`` (single-label; the ``ignore_index`` convention of ``CrossEntropyLoss``) or a row of ``-100``
-(multi-label): they get the soft term only. The hard term is the mean over labelled rows, the soft term the
-mean over all rows.
+The objectives (Mangalwedhekar's MSE on logits, DocBERT's CE + lambda * KL) and the handling of rows without a
+hard label are documented in :mod:`frugaltext.models.distillation_losses`.
 
 Our student models compute these losses inside ``forward`` from a ``teacher_logits`` batch key, so the shared
 ``frugaltext.training.hf.train_with_trainer`` needs no subclass. :class:`DistillationTrainer` does the same
