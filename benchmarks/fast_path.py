@@ -142,15 +142,22 @@ def summarize_training(runs: Sequence[Mapping[str, Any]], ratios: Mapping[str, f
 
 
 def summarize_inference(samples: Mapping[str, Mapping[int, Sequence[float]]],
-                        quality: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+                        quality: Mapping[str, Mapping[str, float]],
+                        references: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """One row per (variant, batch size): median docs/s, ``speedup`` against ``fp32`` at the same batch size,
-    ``retention`` (macro-F1 / fp32's, %) and ``label_agreement`` with fp32, from ``quality[variant]``."""
+    ``speedup_vs_baseline`` against the ``baseline`` variant (plain transformers, padded to 128),
+    ``retention`` (macro-F1 / the reference variant's, %) and ``label_agreement`` with it, from
+    ``quality[variant]``. ``references[variant]`` names the reference (default ``fp32``; the early-exit rows
+    use their own model at full depth)."""
     rows = []
-    base_f1 = quality.get("fp32", {}).get("macro_f1")
+    references = references or {}
     for variant, per_batch in samples.items():
+        reference = references.get(variant, "fp32")
+        base_f1 = quality.get(reference, {}).get("macro_f1")
         for batch_size, values in per_batch.items():
             docs_per_s = statistics.median(values)
             base = samples.get("fp32", {}).get(batch_size)
+            plain = samples.get("baseline", {}).get(batch_size)
             f1 = quality.get(variant, {}).get("macro_f1")
             rows.append({
                 "phase": "inference",
@@ -159,9 +166,12 @@ def summarize_inference(samples: Mapping[str, Mapping[int, Sequence[float]]],
                 "docs_per_s": docs_per_s,
                 "docs_per_s_samples": list(values),
                 "speedup": docs_per_s / statistics.median(base) if base else None,
+                "speedup_vs_baseline": docs_per_s / statistics.median(plain) if plain else None,
                 "macro_f1": f1,
+                "retention_reference": reference,
                 "retention": 100 * f1 / base_f1 if f1 is not None and base_f1 else None,
                 "label_agreement": quality.get(variant, {}).get("label_agreement"),
+                "mean_exit_layer": quality.get(variant, {}).get("mean_exit_layer"),
             })
     return rows
 
@@ -192,14 +202,51 @@ def markdown(payload: Mapping[str, Any]) -> str:
     lines += [f"| {c} | – | – | – | not run | – | – | – | – |" for c in payload.get("skipped", {})]
     lines += [f"\nNot run: {c}: {why}." for c, why in payload.get("skipped", {}).items()]
     lines += [f"\nNote: {n}" for n in payload.get("notes", [])]
-    lines += ["", "| inference | batch | docs/s | speedup vs fp32 | macro-F1 | retention (%) | "
-              "label agreement |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| inference | batch | docs/s | speedup vs fp32 | speedup vs baseline | macro-F1 | "
+              "retention (%) | of | label agreement | mean exit layer |", "|---" * 10 + "|"]
     for r in (r for r in payload["rows"] if r["phase"] == "inference"):
         lines.append(
             f"| {r['config']} | {r['batch_size']} | {r['docs_per_s']:.1f} | {_fmt(r['speedup'], '.2f')} "
-            f"| {_fmt(r['macro_f1'], '.4f')} | {_fmt(r['retention'], '.1f')} "
-            f"| {_fmt(r['label_agreement'], '.3f')} |")
+            f"| {_fmt(r.get('speedup_vs_baseline'), '.2f')} | {_fmt(r['macro_f1'], '.4f')} "
+            f"| {_fmt(r['retention'], '.1f')} | {r.get('retention_reference', 'fp32')} "
+            f"| {_fmt(r['label_agreement'], '.3f')} | {_fmt(r.get('mean_exit_layer'), '.2f')} |")
     return "\n".join(lines) + "\n"
+
+
+def resume_runs(work: Path, identity: Mapping[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The training runs finished before in ``work`` (``runs.jsonl``), keyed by ``(config, seed)``.
+
+    ``work/identity.json`` holds the data, sizes, model and schedule of the runs kept there; a run with other
+    settings refuses to mix with them (:class:`SystemExit` naming the folder and the differing keys). A
+    missing folder starts empty and is created.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    id_file = work / "identity.json"
+    wanted = json.loads(json.dumps(identity, default=str))
+    if id_file.exists():
+        kept = json.loads(id_file.read_text(encoding="utf-8"))
+        differ = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
+        if differ:
+            raise SystemExit(f"{work}: kept runs have other settings ({', '.join(differ)}): pass another "
+                             f"--work-dir or remove {work} to start again")
+    else:
+        id_file.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    runs_file = work / "runs.jsonl"
+    if runs_file.exists():
+        for line in runs_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                run = json.loads(line)
+                done[run["config"], int(run["seed"])] = run
+    return done
+
+
+def record_run(work: Path, run: Mapping[str, Any]) -> None:
+    """Append one finished training run to ``work/runs.jsonl`` (one line, flushed and fsynced)."""
+    with open(work / "runs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(run, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 # ==================================================================================================
@@ -262,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     parser.add_argument("--note", action="append", default=[], help="a line for the JSON's notes")
     parser.add_argument("--label", default="", help="e.g. 'smoke': written in the JSON and the table title")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--early-exit", choices=("on", "off"), default="on",
+                        help="also train early-exit (seed 0, grouped fp32, same schedule, calibrated on the "
+                        "validation split) and time it stacked on fp32 and int8 inference")
+    parser.add_argument("--work-dir", default=None,
+                        help="where finished training runs and the seed-0 models are kept so that a killed "
+                        "run resumes where it stopped (default: runs/fast_path_<data>[_<label>])")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logger.setLevel(logging.INFO)  # not the root logger: ONNX Runtime's quantizer logs every node at INFO
@@ -282,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         train = train.subset(np.arange(min(args.max_train_docs, len(train))))
     if args.max_test_docs:
         test = test.subset(np.arange(min(args.max_test_docs, len(test))))
+    validation = data.validation
     empty = train.subset(np.arange(0))
     data = dataclasses.replace(data, train=train, validation=empty, test=test)
     model_path = str(resolve_encoder_path(args.model_name_or_path))
@@ -304,10 +358,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     configs = [c for c in TRAIN_CONFIGS if train_bf16 or "bf16" not in c]
     skipped = {c: f"bf16 training not run (--bf16 {args.bf16}; precision auto here: {auto_reason})"
                for c in TRAIN_CONFIGS if c not in configs}
+    slug = dataset_slug(args.data) + (f"_{args.label}" if args.label else "")
+    work = Path(args.work_dir or f"runs/fast_path_{slug}")
+    identity = {"data": args.data, "n_train": len(train), "n_test": len(test), "model": model_path,
+                "max_length": args.max_length, **schedule}
+    done = resume_runs(work, identity)
     runs: list[dict[str, Any]] = []
-    keep: dict[str, Any] = {}
     for seed in range(args.seeds):
         def measure(config: str, seed: int = seed) -> dict[str, Any]:
+            if (config, seed) in done:
+                logger.info("training %s seed %d: done before, kept (%s)", config, seed, work)
+                return done[config, seed]
             logger.info("training %s seed %d", config, seed)
             if config == "baseline":
                 model, tok, duration = baseline.train_baseline(
@@ -315,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
                     max_seq_length=args.max_length, **schedule)
                 logits = baseline.predict_logits(model, tok, list(test.texts), 32, args.max_length)
                 if seed == 0:
-                    keep["baseline"] = (model, tok)
+                    model.save_pretrained(work / "baseline-seed0")
+                    tok.save_pretrained(work / "baseline-seed0")
             else:
                 method = get_method_class("bert")(model_name_or_path=model_path, max_length=args.max_length,
                                                   select_best=False, show_progress=False,
@@ -325,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
                 duration = time.perf_counter() - started
                 logits = method.predict_logits(list(test.texts))
                 if seed == 0 and config == "fp32":
-                    keep["fp32"] = method
+                    method.save(work / "fp32-seed0")
             run = {"config": config, "seed": seed, "train_duration_s": duration, "n_train": len(train),
-                   "macro_f1": _macro_f1(data, logits), "load_average": load_average()}
+                   "macro_f1": _macro_f1(data, logits), "load_average": load_average(),
+                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            record_run(work, run)
             logger.info("%s", run)
             return run
 
@@ -335,11 +399,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         for config in order:
             runs.append(measure(config))
 
+    early_exit_dir = work / "early-exit-seed0"
+    if args.early_exit == "on" and not (early_exit_dir / "early-exit-done").exists():
+        logger.info("training early-exit seed 0 (grouped, fp32; calibrated on %d validation docs)",
+                    len(validation))
+        method = get_method_class("early-exit")(model_name_or_path=model_path, max_length=args.max_length,
+                                                select_best=False, show_progress=False, precision="fp32",
+                                                batching="grouped", **schedule)
+        method.fit(dataclasses.replace(data, validation=validation), CostMeter(), seed=0)
+        method.save(early_exit_dir)
+        (early_exit_dir / "early-exit-done").write_text("saved\n", encoding="utf-8")
+
     # ---- inference ------------------------------------------------------------------------------------
     texts = list(test.texts)[: args.inference_docs or len(test)]
-    reference = keep["fp32"]
-    with tempfile.TemporaryDirectory(prefix="fast-path-") as tmp:
-        directory = reference.save(Path(tmp) / "bert")
+    with tempfile.TemporaryDirectory(prefix="fast-path-"):
+        directory = work / "fp32-seed0"
         predictors: dict[str, Callable[[list[str], int], np.ndarray]] = {}
         fp32 = load_model(directory)
         predictors["fp32"] = fp32.predict_logits
@@ -358,7 +432,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         except Exception as err:  # noqa: BLE001 - onnxruntime missing: the rows are left out, and said so
             logger.warning("ONNX rows skipped: %s", err)
             parity = {"skipped": str(err)}
-        base_model, base_tok = keep["baseline"]
+        references: dict[str, str] = {}
+        if args.early_exit == "on":
+            full = load_model(early_exit_dir)
+            predictors["early-exit-full-depth"] = (
+                lambda t, b, m=full: m.predict_with_exits(t, b, exit_rule="none")[0])
+            predictors["early-exit"] = load_model(early_exit_dir).predict_logits
+            predictors["early-exit+int8"] = load_model(early_exit_dir, quantization="int8").predict_logits
+            references.update(dict.fromkeys(("early-exit", "early-exit+int8"), "early-exit-full-depth"))
+        from transformers import AutoModelForSequenceClassification
+
+        base_model = AutoModelForSequenceClassification.from_pretrained(work / "baseline-seed0").eval()
+        base_tok = AutoTokenizer.from_pretrained(work / "baseline-seed0")
         predictors["baseline"] = lambda t, b: baseline.predict_logits(base_model, base_tok, t, b,
                                                                        args.max_length)
 
@@ -367,7 +452,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         for name, predict in predictors.items():
             logits = predict(list(test.texts), 32)
             quality[name] = {"macro_f1": _macro_f1(data, logits)}
-            if name != "baseline":
+            owner = getattr(predict, "__self__", None)
+            if getattr(owner, "last_exit_layers", None) is not None:
+                quality[name]["mean_exit_layer"] = float(np.mean(owner.last_exit_layers))
+            if name in references:
+                quality[name]["label_agreement"] = _agreement(logits, predictors[references[name]](
+                    list(test.texts), 32), data.multi_label)
+            elif name != "baseline":
                 quality[name]["label_agreement"] = _agreement(logits, reference_logits, data.multi_label)
         samples: dict[str, dict[int, list[float]]] = {name: {} for name in predictors}
         for batch_size in (32, 1):
@@ -402,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         "skipped": skipped,
         "notes": args.note,
         "onnx_parity": parity,
-        "rows": summarize_training(runs, ratios) + summarize_inference(samples, quality),
+        "rows": summarize_training(runs, ratios) + summarize_inference(samples, quality, references),
         "runs": runs,
     }
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -57,3 +57,29 @@ def test_the_baseline_reads_jsonl(tmp_path):
     path.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "labels": ["y", "z"]}\n')
     assert baseline.read_jsonl(path) == (["a", "b"], ["x", ["y", "z"]])
     assert baseline.read_jsonl(path, limit=1) == (["a"], ["x"])
+
+
+def test_inference_rows_use_their_reference_and_the_baseline():
+    samples = {"fp32": {32: [10.0]}, "baseline": {32: [5.0]}, "early-exit-full-depth": {32: [9.0]},
+               "early-exit": {32: [30.0]}}
+    quality = {"fp32": {"macro_f1": 0.8}, "baseline": {"macro_f1": 0.8},
+               "early-exit-full-depth": {"macro_f1": 0.9}, "early-exit": {"macro_f1": 0.891,
+                                                                          "mean_exit_layer": 2.5}}
+    rows = bench.summarize_inference(samples, quality, {"early-exit": "early-exit-full-depth"})
+    exit_row = next(r for r in rows if r["config"] == "early-exit")
+    assert exit_row["retention"] == pytest.approx(99.0)
+    assert exit_row["retention_reference"] == "early-exit-full-depth"
+    assert exit_row["speedup"] == pytest.approx(3.0) and exit_row["speedup_vs_baseline"] == pytest.approx(6.0)
+    assert exit_row["mean_exit_layer"] == 2.5
+
+
+def test_finished_runs_resume_and_other_settings_are_refused(tmp_path):
+    work = tmp_path / "work"
+    identity = {"data": "r8", "n_train": 10, "epochs": 1.0}
+    assert bench.resume_runs(work, identity) == {}
+    bench.record_run(work, _run("grouped", 1, 5.0, 0.7))
+    bench.record_run(work, _run("baseline", 0, 9.0, 0.7))
+    done = bench.resume_runs(work, identity)
+    assert set(done) == {("grouped", 1), ("baseline", 0)} and done["grouped", 1]["train_duration_s"] == 5.0
+    with pytest.raises(SystemExit, match="epochs"):
+        bench.resume_runs(work, {**identity, "epochs": 2.0})
