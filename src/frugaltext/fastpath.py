@@ -72,14 +72,16 @@ class FastPathSettings(ValidatedSettings):
         bf16), else fp32 (:func:`resolve_precision`). Default fp32 (the presets use auto).
     batching : {"random", "grouped"}
         Training batches of random documents, or length-grouped (megabatches of 50 batches sorted by length,
-        shuffled between): much less padding, still stochastic. Default random (the presets use grouped).
+        shuffled between): much less padding, still stochastic. Default grouped (issue 12: on Reuters-8 at 128
+        tokens and batch 16 it computes 1.01 x the real tokens against 1.57 x for random batches); ``random``
+        keeps the old behaviour for comparison.
     inference_quantization : {"none", "int8"}
         Predict with dynamic int8 quantization of the Linear layers (:func:`quantize_int8`); the saved model
         stays fp32. A ``compare`` variant ``bert@int8: {inference_quantization: int8}`` measures it.
     """
 
     precision: str = setting("fp32", choices=PRECISIONS)
-    batching: str = setting("random", choices=BATCHINGS)
+    batching: str = setting("grouped", choices=BATCHINGS)
     inference_quantization: str = setting("none", choices=QUANTIZATIONS)
 
 

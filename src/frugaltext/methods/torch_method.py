@@ -171,7 +171,7 @@ class TorchMethod(Method):
             learning_rate=s.learning_rate, weight_decay=getattr(s, "weight_decay", 0.0),
             warmup_ratio=getattr(s, "warmup_ratio", 0.0), select_best=s.select_best,
             show_progress=s.show_progress,
-            group_by_length=getattr(s, "batching", "random") == "grouped",
+            group_by_length=getattr(s, "batching", "grouped") == "grouped",
         )
         if self._precision() == "bf16":
             kwargs["bf16"] = True
