@@ -447,19 +447,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         predictors["baseline"] = lambda t, b: baseline.predict_logits(base_model, base_tok, t, b,
                                                                        args.max_length)
 
-        reference_logits = predictors["fp32"](list(test.texts), 32)
+        test_logits: dict[str, np.ndarray] = {}  # each predictor's test logits, computed once
         quality = {}
         for name, predict in predictors.items():
-            logits = predict(list(test.texts), 32)
+            test_logits[name] = logits = predict(list(test.texts), 32)
             quality[name] = {"macro_f1": _macro_f1(data, logits)}
             owner = getattr(predict, "__self__", None)
             if getattr(owner, "last_exit_layers", None) is not None:
                 quality[name]["mean_exit_layer"] = float(np.mean(owner.last_exit_layers))
-            if name in references:
-                quality[name]["label_agreement"] = _agreement(logits, predictors[references[name]](
-                    list(test.texts), 32), data.multi_label)
-            elif name != "baseline":
-                quality[name]["label_agreement"] = _agreement(logits, reference_logits, data.multi_label)
+        for name in predictors:
+            if name != "baseline":
+                quality[name]["label_agreement"] = _agreement(
+                    test_logits[name], test_logits[references.get(name, "fp32")], data.multi_label)
         samples: dict[str, dict[int, list[float]]] = {name: {} for name in predictors}
         for batch_size in (32, 1):
             docs = texts if batch_size > 1 else texts[:64]
