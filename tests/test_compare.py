@@ -105,9 +105,14 @@ def test_parse_overrides_rejects_a_stray_value():
 
 def test_presets_hold_the_documented_values():
     quick, paper = load_preset("quick"), load_preset("paper")
-    assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-lr", "tfidf-svm", "bert"]
+    # one point per family (make demo): tf-idf, static student, CNN distilled from the run's bert, bert
+    assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-svm", "static", "distill-cnn", "bert"]
+    assert quick["reference"] == "bert"
     assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16,
                                          "learning_rate": 1e-4, "precision": "auto", "batching": "grouped"}
+    assert quick["settings"]["static"] == {"epochs": 2, "batch_size": 64, "max_length": 256}
+    assert quick["settings"]["distill-cnn"] == {"teacher": "auto", "epochs": 5}
+    assert order_methods(quick["methods"], quick["settings"])[0] == "bert"  # the teacher is trained first
     assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
     assert paper["settings"]["bert"]["epochs"] == 4
     with pytest.raises(ConfigError, match="unknown preset 'fast'; available presets: quick, paper, table3"):
