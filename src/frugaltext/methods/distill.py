@@ -395,7 +395,7 @@ class StudentMethod(TorchMethod):
         s = self.settings
         evaluate = eval_ds is not None
         args = self._training_args(workdir, seed, evaluate_each_epoch=evaluate)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=s.learning_rate)
+        optimizer = self._make_optimizer()
         steps_per_epoch = max(1, math.ceil(math.ceil(len(train_ds) / world_size()) / s.batch_size))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch, gamma=s.lr_gamma)
         callbacks = []
@@ -407,6 +407,10 @@ class StudentMethod(TorchMethod):
         if trainer.state.best_model_checkpoint:
             self.details["best_checkpoint_step"] = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
         return trainer
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """Adam (``learning_rate``) over the model's parameters; the Trainer clips gradients at norm 1."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.settings.learning_rate)
 
     # ---- cost -----------------------------------------------------------------------------------
     def _train_step_inputs(self) -> dict[str, torch.Tensor]:
