@@ -41,6 +41,31 @@ def test_saved_vectors_load_in_model2vec_and_encode_as_the_classifier_pools(stat
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("sparse_gradients", [True, False])
+def test_sparse_and_dense_training_learn_and_predictions_do_not_depend_on_the_batch(static_dir,
+                                                                                    sparse_gradients):
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    method = get_method_class("static")(model_name_or_path=static_dir, sparse_gradients=sparse_gradients,
+                                        learning_rate=0.05, **dict(FAST, epochs=8))
+    method.fit(data, CostMeter())
+    assert method.model.config.sparse_gradients is sparse_gradients
+    losses = [row["loss"] for row in method.train_history if "loss" in row]
+    assert losses[-1] < losses[0]
+    texts = TOY_TEXTS + ["", "zzz unknown words only", TOY_TEXTS[0] + " " + TOY_TEXTS[1]]
+    logits = method.predict_logits(texts, batch_size=32)
+    for batch_size in (1, 2, 5):
+        np.testing.assert_allclose(method.predict_logits(texts, batch_size=batch_size), logits, rtol=1e-5,
+                                   atol=1e-6)
+    with torch.no_grad():  # the flat fast path = the padded forward the Trainer runs
+        padded = method.model(**method.tokenizer(texts)).logits.numpy()
+    np.testing.assert_allclose(logits, padded, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits[len(TOY_TEXTS)], method.model.classifier.bias.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)  # no token: the bias
+    assert method.predict_logits([], batch_size=4).shape == (0, len(method.label_names))
+    with pytest.raises(ConfigError, match="batch_size"):
+        method.predict_logits(texts, batch_size=0)
+
+
 def test_frozen_vectors_stay_those_of_the_static_model(static_dir):
     data = make_data(TOY_TEXTS, TOY_LABELS)
     method = get_method_class("static")(model_name_or_path=static_dir, freeze_embeddings=True,

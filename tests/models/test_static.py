@@ -28,6 +28,7 @@ from frugaltext.models.static import (
     static_vectors,
 )
 from frugaltext.training.distillation import distillation_loss
+from frugaltext.training.lazy_adam import LazyAdam
 from tests.conftest import TOY_LABELS, TOY_TEXTS, WORDS, write_tiny_bert
 
 K = 3
@@ -122,6 +123,42 @@ def test_distillation_loss_falls_on_a_toy_teacher():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_sparse_gradients_hold_only_the_batch_rows_equal_the_dense_ones_and_the_loss_falls():
+    sparse, dense = make(sparse_gradients=True), make()
+    batch = sparse.get_tokenizer()(TOY_TEXTS)
+    names = sorted(set(TOY_LABELS))
+    labels = torch.tensor([names.index(y) for y in TOY_LABELS]) % K
+    for model in (sparse, dense):
+        model(**batch, labels=labels).loss.backward()
+    grad = sparse.embeddings.weight.grad
+    assert grad.is_sparse and not dense.embeddings.weight.grad.is_sparse
+    used = set(batch["input_ids"][batch["attention_mask"].bool()].tolist())
+    assert set(grad.coalesce().indices()[0].tolist()) == used  # no pad row, no unused row
+    torch.testing.assert_close(grad.to_dense(), dense.embeddings.weight.grad)
+    torch.testing.assert_close(sparse.classifier.weight.grad, dense.classifier.weight.grad)
+    model = make(sparse_gradients=True)
+    optimizer = LazyAdam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(30):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_flat_batches_give_the_padded_forwards_logits():
+    model = make(hidden_size=5).eval()
+    tokenizer = model.get_tokenizer()
+    expected = model(**tokenizer(TEXTS)).logits
+    ids, lengths = tokenizer.encode_flat(TEXTS)
+    offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+    torch.testing.assert_close(model.logits_flat(torch.from_numpy(ids), offsets), expected)
+    with pytest.raises(ConfigError, match="vectors of shape"):
+        StaticForSequenceClassification(model.config, vectors=torch.zeros(2, 2))
 
 
 def test_freeze_embeddings_trains_the_head_only():

@@ -17,8 +17,13 @@ models whose attention implementation could be switched to "eager", and it leave
 ``tests/cost/test_flops.py`` checks that "sdpa" and "eager" give identical counts, forward and training
 step.
 
+**Bag pooling.** ``torch.nn.functional.embedding_bag`` (the static models' masked mean, one fused gather +
+sum) has no formula in FlopCounterMode either; we count its sum / mean as the weighted sum it is, 2 x n x d
+FLOPs for n looked-up rows of width d (one multiply-add per token and dimension), and its backward alike
+(each row's gradient is the bag's gradient scaled by 1/n: 2 x n x d). ``max`` bags count 0 (comparisons).
+
 What is not counted: element-wise work (softmax, GELU, layer norm, dropout, the optimizer update) and
-embedding look-ups. These are a few percent of a transformer's FLOPs; the same convention as
+plain embedding look-ups (gathers). These are a few percent of a transformer's FLOPs; the same convention as
 FlopCounterMode and fvcore (which count multiply-accumulates of matrix products only, = FLOPs / 2).
 """
 
@@ -48,8 +53,41 @@ def _sdpa_cpu_backward_flop(grad_out_shape, query_shape, key_shape, value_shape,
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+_BAG_MAX = 2  # embedding_bag's mode codes: 0 sum, 1 mean, 2 max
+
+
+def _embedding_bag_flop(weight_shape, indices_shape, *args, out_shape=None, mode: int = 0, **kwargs) -> int:
+    """``aten._embedding_bag`` / ``_embedding_bag_forward_only`` / ``embedding_bag``: a sum or mean of n rows
+    of width d, 2 n d FLOPs (0 for max bags). ``mode`` is the fifth positional argument."""
+    if len(args) >= 3:
+        mode = args[2]
+    if int(mode) == _BAG_MAX:
+        return 0
+    n_indices = 1
+    for size in indices_shape:
+        n_indices *= int(size)
+    return 2 * n_indices * int(weight_shape[-1])
+
+
+def _embedding_bag_backward_flop(grad_shape, indices_shape, *args, out_shape=None, **kwargs) -> int:
+    """``aten._embedding_bag_backward``: each of the n rows gets the bag's gradient (scaled by 1/n for a
+    mean), 2 n d FLOPs; ``mode`` is the ninth positional argument (0 for max bags)."""
+    mode = args[6] if len(args) >= 7 else kwargs.get("mode", 0)
+    if int(mode) == _BAG_MAX:
+        return 0
+    n_indices = 1
+    for size in indices_shape:
+        n_indices *= int(size)
+    return 2 * n_indices * int(grad_shape[-1])
+
+
 def _attention_mapping() -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
+    mapping: dict[Any, Any] = {
+        _aten._embedding_bag: _embedding_bag_flop,
+        _aten._embedding_bag_forward_only: _embedding_bag_flop,
+        _aten.embedding_bag: _embedding_bag_flop,
+        _aten._embedding_bag_backward: _embedding_bag_backward_flop,
+    }
     if hasattr(_aten, "_scaled_dot_product_flash_attention_for_cpu"):
         mapping[_aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flop
     if hasattr(_aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
@@ -58,7 +96,7 @@ def _attention_mapping() -> dict[Any, Any]:
 
 
 def flop_counter() -> FlopCounterMode:
-    """Return a silent ``FlopCounterMode`` that also counts the fused CPU attention kernel."""
+    """Return a silent ``FlopCounterMode`` that also counts the fused CPU attention kernel and bag pooling."""
     return FlopCounterMode(display=False, custom_mapping=_attention_mapping())
 
 

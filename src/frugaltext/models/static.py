@@ -24,10 +24,13 @@ Pieces
 
 Pooling and padding
 -------------------
-The document vector is the masked mean ``sum_j m_j e_j / sum_j m_j`` over the non-pad tokens, computed as one
-batched matrix product of the weights ``m_j / n`` with the token vectors, so padded positions get weight
-exactly 0 and never change a document's output (tested), and :func:`frugaltext.cost.flops.count_flops`
-counts the pooling (2 x n x d FLOPs, a weighted sum). Optionally the mean is L2-normalised (model2vec's
+The document vector is the masked mean ``sum_j m_j e_j / sum_j m_j`` over the non-pad tokens, computed by one
+``torch.nn.functional.embedding_bag(mode="mean")`` over the batch's real tokens laid end to end (offsets
+mark the documents), so padded positions are never read and never change a document's output (tested), a
+batch costs its real tokens only whatever its padding, and, with ``sparse_gradients``, the backward pass
+gives the token table a sparse gradient over the rows the batch used (trained with
+:class:`frugaltext.training.lazy_adam.LazyAdam`). :func:`frugaltext.cost.flops.count_flops` counts the
+pooling as 2 x n x d FLOPs (a weighted sum). Optionally the mean is L2-normalised (model2vec's
 ``normalize``, on by default for distilled models and in model2vec's own classifier). A document without
 tokens (empty after tokenisation) is the zero vector, so its logits are the head's bias.
 
@@ -48,7 +51,7 @@ keep the vectors in ``model.safetensors`` like any transformers model.
 
 FLOPs per document
 ------------------
-Gathering rows costs no FLOPs; the mean costs 2 x n x d (counted as the product with the 1/n weights), the
+Gathering rows costs no FLOPs; the mean costs 2 x n x d (counted as a weighted sum with the 1/n weights), the
 head 2 x d x k (or 2 x d x h + 2 x h x k with a hidden layer); see
 :meth:`StaticForSequenceClassification.flops_per_document`, which :func:`count_flops` reproduces.
 """
@@ -98,6 +101,7 @@ __all__ = [
     "StaticTokenizer",
     "default_cache_dir",
     "distill_static_embeddings",
+    "pad_token_id_of",
     "static_vectors",
 ]
 
@@ -260,6 +264,15 @@ def static_vectors(static_model: StaticModel) -> torch.Tensor:
 # ==================================================================================================
 # Tokenizer
 # ==================================================================================================
+def pad_token_id_of(tokenizer: Tokenizer) -> int:
+    """Id of ``[PAD]`` (else ``<pad>``, else 0) in a ``tokenizers.Tokenizer``."""
+    for name in ("[PAD]", "<pad>"):
+        token_id = tokenizer.token_to_id(name)
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
 class StaticTokenizer:
     """Batched Rust tokenisation for a static model, as ``StaticModel.encode`` does it.
 
@@ -288,7 +301,6 @@ class StaticTokenizer:
         self.tokenizer.no_padding()
         self.max_length = int(max_length)
         self.tokenizer.enable_truncation(self.max_length)
-        vocab = self.tokenizer.get_vocab()
         # the unknown token as model2vec finds it: WordPiece / BPE / WordLevel name it, Unigram numbers it
         if hasattr(self.tokenizer.model, "unk_token"):
             name = self.tokenizer.model.unk_token
@@ -296,7 +308,7 @@ class StaticTokenizer:
         else:
             unk = json.loads(self.tokenizer.to_str())["model"].get("unk_id")
         self.unk_token_id: int | None = None if unk is None else int(unk)
-        self.pad_token_id: int = int(vocab.get("[PAD]", vocab.get("<pad>", 0)))
+        self.pad_token_id: int = pad_token_id_of(self.tokenizer)
         self.vocab_size = int(self.tokenizer.get_vocab_size())
 
     @classmethod
@@ -406,6 +418,10 @@ class StaticConfig(PreTrainedConfig):
         L2-normalise the mean vector (model2vec's ``normalize``; True for distilled models).
     freeze_embeddings : bool, default False
         Keep the token vectors fixed (train the head only); False fine-tunes them.
+    sparse_gradients : bool, default False
+        Give the token table a sparse gradient (only the rows of the batch's tokens); needs an optimiser
+        that takes sparse gradients (:class:`frugaltext.training.lazy_adam.LazyAdam`, which the static
+        methods use, or ``torch.optim.SparseAdam``). False: a dense gradient over the whole table.
     max_length : int >= 1, default 512
         Tokens per document (informative; :class:`StaticTokenizer` truncates).
     pad_token_id : int, default 0
@@ -433,6 +449,7 @@ class StaticConfig(PreTrainedConfig):
     dropout: float | int = 0.0
     normalize: bool = True
     freeze_embeddings: bool = False
+    sparse_gradients: bool = False
     max_length: int = 512
     pad_token_id: int | None = 0
     distillation_loss: str = "mse"
@@ -450,7 +467,7 @@ class StaticConfig(PreTrainedConfig):
         check_int(self, where, ("vocab_size", "embedding_dim", "max_length"), 1)
         check_int(self, where, ("hidden_size",), 0)
         check_probability(self, where, ("dropout",))
-        for name in ("normalize", "freeze_embeddings"):
+        for name in ("normalize", "freeze_embeddings", "sparse_gradients"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{where}: {name} must be true or false, got {getattr(self, name)!r}")
         check_loss_settings(self, where)
@@ -494,6 +511,13 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
     Parameters
     ----------
     config : StaticConfig
+    vectors : Tensor of shape (vocab_size, embedding_dim), optional
+        Initial token vectors (copied); None: normal(0, 1/sqrt(d)).
+
+    Raises
+    ------
+    ConfigError
+        If ``vectors`` has another shape than the config's table.
 
     Attributes
     ----------
@@ -501,10 +525,18 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         The StaticModel's tokenizer, saved with the vectors in model2vec's format (see the module docstring).
     """
 
-    def __init__(self, config: StaticConfig) -> None:
+    def __init__(self, config: StaticConfig, vectors: torch.Tensor | None = None) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim)
+        shape = (config.vocab_size, config.embedding_dim)
+        if vectors is not None and tuple(vectors.shape) != shape:
+            raise ConfigError(f"StaticForSequenceClassification: vectors of shape {tuple(vectors.shape)}, "
+                              f"but the config says vocab_size x embedding_dim = {shape}")
+        # the table is initialised once: by _init_weights (random), or to ``vectors``, not by nn.Embedding too
+        table = torch.empty(shape) if vectors is None else vectors.detach().to(torch.float32).clone()
+        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, _weight=table)
+        if vectors is not None:
+            self.embeddings.weight._is_hf_initialized = True
         features = config.embedding_dim
         if config.hidden_size:
             self.hidden = nn.Linear(features, config.hidden_size)
@@ -539,13 +571,10 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         vectors = static_vectors(static_model)
         config_kwargs.setdefault("normalize", bool(static_model.normalize))
         config_kwargs.setdefault("max_length", int(static_model.max_length or 512))
-        tokenizer = StaticTokenizer(static_model.tokenizer)
         config = StaticConfig(vocab_size=int(vectors.shape[0]), embedding_dim=int(vectors.shape[1]),
-                              num_labels=int(num_labels), pad_token_id=tokenizer.pad_token_id,
-                              **config_kwargs)
-        model = cls(config)
-        with torch.no_grad():
-            model.embeddings.weight.copy_(vectors)
+                              num_labels=int(num_labels),
+                              pad_token_id=pad_token_id_of(static_model.tokenizer), **config_kwargs)
+        model = cls(config, vectors=vectors)
         model.tokenizer = copy.deepcopy(static_model.tokenizer)
         model._static_meta = {"base_model_name": static_model.base_model_name,
                               "language": static_model.language}
@@ -648,6 +677,9 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
     def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Masked mean of the token vectors (L2-normalised when ``config.normalize``).
 
+        The non-pad tokens are gathered into one flat index list and averaged per document by
+        :meth:`pool_flat` (one ``embedding_bag``), so padding costs neither compute nor gradient.
+
         Parameters
         ----------
         input_ids : Tensor of shape (batch_size, seq_len), long
@@ -661,13 +693,45 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         mask = attention_mask.bool()
-        vectors = self.embeddings(input_ids.masked_fill(~mask, 0))  # (batch, seq_len, d)
-        weights = mask.to(vectors.dtype)
-        weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
-        pooled = torch.bmm(weights.unsqueeze(1), vectors).squeeze(1)
+        lengths = mask.sum(dim=1)
+        return self.pool_flat(input_ids[mask], torch.cumsum(lengths, 0) - lengths)
+
+    def pool_flat(self, token_ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Mean of the token vectors of each document from a flat (unpadded) batch.
+
+        ``F.embedding_bag(mode="mean")``: the gather and the mean in one kernel, whose backward is a sparse
+        gradient over the looked-up rows only when ``config.sparse_gradients`` (train it with
+        :class:`frugaltext.training.lazy_adam.LazyAdam` or ``torch.optim.SparseAdam`` then; dense
+        optimisers such as ``torch.optim.Adam`` refuse sparse gradients).
+
+        Parameters
+        ----------
+        token_ids : Tensor of shape (n_tokens,), long
+            The tokens of all documents, document after document.
+        offsets : Tensor of shape (batch_size,), long
+            Where each document starts in ``token_ids`` (non-decreasing, first 0; equal consecutive offsets
+            give an empty document, pooled to the zero vector).
+
+        Returns
+        -------
+        Tensor of shape (batch_size, embedding_dim), L2-normalised when ``config.normalize``.
+        """
+        pooled = F.embedding_bag(token_ids, self.embeddings.weight, offsets, mode="mean",
+                                 sparse=bool(self.config.sparse_gradients))
         if self.config.normalize:
             pooled = F.normalize(pooled, dim=-1)
         return pooled
+
+    def logits_flat(self, token_ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Logits of a flat batch (see :meth:`pool_flat`), shape (batch_size, num_labels): what
+        :meth:`forward` computes without padding, for the inference fast path."""
+        return self._head(self.pool_flat(token_ids, offsets))
+
+    def _head(self, pooled: torch.Tensor) -> torch.Tensor:
+        features = self.dropout(pooled)
+        if self.config.hidden_size:
+            features = self.dropout(F.relu(self.hidden(features)))
+        return self.classifier(features)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
@@ -690,10 +754,7 @@ class StaticForSequenceClassification(StaticPreTrainedModel):
         StudentOutput
             ``logits`` (batch_size, num_labels); ``loss`` of shape () or None.
         """
-        features = self.dropout(self.pool(input_ids, attention_mask))
-        if self.config.hidden_size:
-            features = self.dropout(F.relu(self.hidden(features)))
-        logits = self.classifier(features)
+        logits = self._head(self.pool(input_ids, attention_mask))
         return StudentOutput(loss=classification_loss(self.config, logits, labels, teacher_logits),
                              logits=logits)
 

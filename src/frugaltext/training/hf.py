@@ -199,6 +199,36 @@ class EpochTimerCallback(TrainerCallback):
         self._start = None
 
 
+class FrugalTrainer(Trainer):
+    """The transformers ``Trainer`` with gradient clipping that also takes sparse gradients.
+
+    transformers 5.23 computes the gradient norm at every optimisation step (to clip at ``max_grad_norm``,
+    or only to log it) with ``torch.nn.utils.clip_grad_norm_``, which fails on the sparse gradient of an
+    ``embedding_bag(sparse=True)`` table (the static models). When a parameter's gradient is sparse this
+    Trainer clips (and measures) with :func:`frugaltext.training.lazy_adam.clip_grad_norm` instead, the same
+    rule; with dense gradients only it is the plain ``Trainer``. Overrides ``Trainer._clip_grad_norm`` and
+    ``Trainer._get_grad_norm`` (private in 5.23; ``tests/training/test_lazy_adam.py`` trains through them).
+    """
+
+    @staticmethod
+    def _has_sparse_grads(model: torch.nn.Module) -> bool:
+        return any(p.grad is not None and p.grad.is_sparse for p in model.parameters())
+
+    def _clip_grad_norm(self, model):  # noqa: D102
+        if not self._has_sparse_grads(model):
+            return super()._clip_grad_norm(model)
+        from frugaltext.training.lazy_adam import clip_grad_norm
+
+        return clip_grad_norm(model.parameters(), self.args.max_grad_norm)
+
+    def _get_grad_norm(self, model, grad_norm=None):  # noqa: D102
+        if grad_norm is None and self._has_sparse_grads(model):
+            from frugaltext.training.lazy_adam import clip_grad_norm
+
+            grad_norm = clip_grad_norm(model.parameters(), float("inf"))
+        return super()._get_grad_norm(model, grad_norm=grad_norm)
+
+
 def make_compute_metrics(label_names: Sequence[str], multi_label: bool) -> Callable[[Any], dict[str, float]]:
     """``compute_metrics`` for the Trainer: macro-F1, micro-F1 and accuracy from logits.
 
@@ -253,7 +283,7 @@ def train_with_trainer(
         Also save a checkpoint every this many optimisation steps (:class:`StepCheckpointCallback`); 0 saves
         only where ``args.save_strategy`` says (each epoch when evaluating).
     """
-    trainer = Trainer(
+    trainer = FrugalTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
