@@ -247,3 +247,36 @@ def test_settings_read_cli_strings_and_yaml_lists():
     assert method.settings.layer_loss_weights == "1.0,1.0,2.0,2.0"
     with pytest.raises(ConfigError, match="setting 'classifier_dropout': cannot read 'high' as float"):
         EarlyExitMethod(classifier_dropout="high")
+
+
+@pytest.mark.parametrize("mode", ["joint", "two_stage"])
+def test_fit_on_mpnet(tiny_mpnet_dir, tmp_path, mode):
+    """The method on a (tiny) MPNet encoder: trains, calibrates, predicts batch-free, counts FLOPs, saves."""
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    method = EarlyExitMethod(
+        model_name_or_path=str(tiny_mpnet_dir),
+        training_mode=mode,
+        target_retention=0.9,
+        stage2_epochs=2,
+        **{**FAST, "epochs": 4},
+    ).fit(data, CostMeter(), seed=0)
+    model = method.model
+    assert type(model.encoder).__name__ == "MPNetModel" and model.num_layers == 3
+    fresh = EarlyExitForSequenceClassification.from_encoder(str(tiny_mpnet_dir), num_labels=4)
+    key = "encoder.encoder.layer.0.attention.attn.q.weight"
+    assert not torch.equal(fresh.state_dict()[key], model.state_dict()[key])
+    calibration = model.config.calibration
+    assert calibration["chosen"]["macro_f1"] >= 0.9 * calibration["full_depth_macro_f1"]
+    texts = TOY_TEXTS + ["oil", "the a of and to in stock shares company profit oil crude barrel prices"]
+    one, many = method.predict_with_exits(texts, batch_size=1), method.predict_with_exits(texts, batch_size=8)
+    np.testing.assert_array_equal(one[1], many[1])
+    np.testing.assert_allclose(one[0], many[0], rtol=1e-4, atol=1e-5)
+    flops = method.flops_per_document(texts)
+    assert flops["flops"] == pytest.approx(model.flops_per_document(many[2], many[1]).mean())
+    method.save(tmp_path / "ee")
+    loaded = load_model(tmp_path / "ee")
+    assert type(loaded.model.encoder).__name__ == "MPNetModel"
+    assert loaded.model.config.calibration == calibration
+    again = loaded.predict_with_exits(texts, batch_size=8)
+    np.testing.assert_array_equal(again[0], many[0])
+    np.testing.assert_array_equal(again[1], many[1])

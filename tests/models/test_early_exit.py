@@ -221,36 +221,6 @@ def test_full_depth_equals_plain_encoder_and_final_classifier(model, tokenizer):
     assert all_logits.shape == (L, len(TEXTS), 4)
 
 
-@pytest.mark.parametrize("family", ["roberta", "mpnet"])
-def test_other_bert_family_encoders(family):
-    from transformers import MPNetConfig, RobertaConfig
-
-    cls = RobertaConfig if family == "roberta" else MPNetConfig
-    enc = cls(
-        vocab_size=60,
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        pad_token_id=1,
-    )
-    torch.manual_seed(0)
-    model = EarlyExitForSequenceClassification.from_encoder(enc, num_labels=3).eval()
-    ids = torch.randint(5, 60, (3, 9))
-    mask = torch.ones_like(ids)
-    mask[1, 6:] = 0
-    ids[1, 6:] = 1
-    with torch.no_grad():
-        plain = model.classifiers[-1](
-            model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
-        )
-        out = model(input_ids=ids, attention_mask=mask, exit_rule="none")
-        single = model(input_ids=ids[1:2, :6], attention_mask=mask[1:2, :6], exit_rule="none")
-    torch.testing.assert_close(out.logits, plain, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(single.logits[0], out.logits[1], rtol=1e-4, atol=1e-5)
-
-
 # ---- entropy --------------------------------------------------------------------------------------
 def test_normalized_entropy_is_stable_and_bounded():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1e4, 0.0, 0.0, 0.0], [2.0, 1.0, 0.0, -1.0]])

@@ -52,7 +52,8 @@ class EarlyExitSettings(FastPathSettings):
     Attributes
     ----------
     model_name_or_path : str or None
-        Local checkpoint folder of a BERT-family encoder; None = packaged all-MiniLM-L6-v2 (6 layers).
+        Local checkpoint folder of a supported encoder (``SUPPORTED_ENCODERS``: BERT-family or MPNet, e.g.
+        all-mpnet-base-v2 from ``scripts/install_mpnet.sh``); None = packaged all-MiniLM-L6-v2 (6 layers).
     max_length : int
         Tokens per document including [CLS]/[SEP].
     truncation : {"head", "tail"}
@@ -85,7 +86,7 @@ class EarlyExitSettings(FastPathSettings):
         unlabeled data"): a .txt file (one document per line) or .jsonl/.jsonl.gz with a "text" field. The
         training texts are always used too, without their labels.
     attn_implementation : str or None
-        "eager", "sdpa", ...; None = transformers' default.
+        "eager", "sdpa", ...; None = transformers' default (MPNet has eager attention only).
     precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`
         (calibration runs in fp32).
     """
@@ -143,7 +144,7 @@ def read_unlabeled_texts(path: str | Path) -> list[str]:
 
 @register
 class EarlyExitMethod(TorchMethod):
-    """Early exit on any BERT-family encoder (Mei 2020; PABEE head layout), calibrated on validation.
+    """Early exit on a BERT-family or MPNet encoder (Mei 2020; PABEE head layout), calibrated on validation.
 
     ``fit`` trains (joint or two-stage), then calibrates ``exit_rule`` on the validation split and stores the
     chosen threshold in the model config. ``predict_proba`` runs the calibrated rule batched: each document

@@ -1,4 +1,4 @@
-"""Early exit for any BERT-family encoder: a classifier after every layer, and per-document exits.
+"""Early exit for BERT-family and MPNet encoders: a classifier after every layer, and per-document exits.
 
 The model follows Mei (2020), *How to design a sustainably accurate and fast model for text classification
 tasks* (``../shared/papers/early-exit-mei2020.md``): a backbone (embeddings, L Transformer layers, a final
@@ -27,9 +27,10 @@ Where things live (all names below are importable from this package, as before t
 Public API
 ----------
 EarlyExitConfig, EarlyExitForSequenceClassification, EarlyExitOutput
+SUPPORTED_ENCODERS, EAGER_ONLY_ENCODERS, check_encoder_config
 normalized_entropy, predicted_labels, simulate_exits
 joint_exit_loss, self_distillation_loss, resolve_layer_loss_weights
-encoder_layer_flops, exit_head_flops, document_flops, train_step_flops
+embedding_flops, encoder_layer_flops, exit_head_flops, document_flops, train_step_flops
 collect_exit_logits, calibrate, CalibrationResult, early_exit_curve, measure_throughput, exit_histogram
 """
 
@@ -47,12 +48,14 @@ from frugaltext.models.early_exit.calibration import (
 )
 from frugaltext.models.early_exit.config import (
     CLASSIFIER_HEADS,
+    EAGER_ONLY_ENCODERS,
     ENTROPY_GRID,
     EXIT_RULES,
     PROBLEM_TYPES,
+    SUPPORTED_ENCODERS,
     TRAINING_MODES,
-    UNSUPPORTED_ENCODERS,
     EarlyExitConfig,
+    check_encoder_config,
     resolve_layer_loss_weights,
     validate_exit_settings,
 )
@@ -69,6 +72,7 @@ from frugaltext.models.early_exit.exits import (
 )
 from frugaltext.models.early_exit.flops import (
     document_flops,
+    embedding_flops,
     encoder_layer_flops,
     exit_head_flops,
     train_step_flops,
@@ -82,11 +86,12 @@ from frugaltext.models.early_exit.model import (
 
 __all__ = [
     "CLASSIFIER_HEADS",
+    "EAGER_ONLY_ENCODERS",
     "ENTROPY_GRID",
     "EXIT_RULES",
     "PROBLEM_TYPES",
+    "SUPPORTED_ENCODERS",
     "TRAINING_MODES",
-    "UNSUPPORTED_ENCODERS",
     "CalibrationResult",
     "EarlyExitConfig",
     "EarlyExitForSequenceClassification",
@@ -96,9 +101,11 @@ __all__ = [
     "ExitSettings",
     "ExitTracker",
     "calibrate",
+    "check_encoder_config",
     "collect_exit_logits",
     "document_flops",
     "early_exit_curve",
+    "embedding_flops",
     "encoder_layer_flops",
     "exit_head_flops",
     "exit_histogram",

@@ -18,8 +18,14 @@ EXIT_RULES = ("entropy", "patience", "none")
 TRAINING_MODES = ("joint", "two_stage")
 CLASSIFIER_HEADS = ("linear", "dense_tanh")
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
-#: Encoders with ``.embeddings`` and ``.encoder.layer`` whose layers need inputs we do not build.
-UNSUPPORTED_ENCODERS = ("deberta", "deberta-v2", "sew-d", "funnel", "longformer", "big_bird", "reformer")
+#: Encoder types (``config.model_type``) whose layers early exit runs one by one: embeddings (and ELECTRA's
+#: ``embeddings_project``), then ``layer(hidden, attention_mask, **extra)`` for each layer, with MPNet's
+#: relative position bias in ``extra``. Each is checked against its plain forward in the tests. Others
+#: (DeBERTa, Funnel, Longformer, DistilBERT, ...) need layer inputs or embeddings this model does not build.
+SUPPORTED_ENCODERS = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet")
+#: Encoder types whose attention is written out in their own code (scores + relative position bias +
+#: additive float mask): only ``attn_implementation="eager"`` (or unset) is valid for them.
+EAGER_ONLY_ENCODERS = ("mpnet",)
 #: Calibration grid of the entropy rule: S in {0, 0.05, ..., 1}.
 ENTROPY_GRID = tuple(round(0.05 * i, 2) for i in range(21))
 
@@ -33,9 +39,9 @@ class EarlyExitConfig(PreTrainedConfig):
     Parameters
     ----------
     encoder : dict or PreTrainedConfig, optional
-        Configuration of the wrapped encoder (any BERT-family model with ``.embeddings`` and
-        ``.encoder.layer``: BERT, RoBERTa, ELECTRA, XLM-R, MPNet, ...). A dict needs a ``model_type``
-        (``"bert"`` when missing). Saved as a nested object in ``config.json``.
+        Configuration of the wrapped encoder, of a type in :data:`SUPPORTED_ENCODERS` (BERT, RoBERTa,
+        XLM-R, CamemBERT, ELECTRA, MPNet). A dict needs a ``model_type`` (``"bert"`` when missing). Saved as
+        a nested object in ``config.json``.
     exit_rule : {"entropy", "patience", "none"}, default "entropy"
         Inference rule. ``"entropy"``: leave at the first layer whose normalised entropy is below
         ``entropy_threshold`` (Mei 2020, Algorithm 1). ``"patience"``: leave once the predicted label has been
@@ -73,7 +79,8 @@ class EarlyExitConfig(PreTrainedConfig):
     Raises
     ------
     ConfigError
-        For a value outside the ranges above, with the field, the value and the allowed values.
+        For a value outside the ranges above, with the field, the value and the allowed values; for an
+        unsupported encoder type (:func:`check_encoder_config`).
     """
 
     model_type = "early_exit_bert"
@@ -125,14 +132,9 @@ class EarlyExitConfig(PreTrainedConfig):
                 f"got {self.classifier_dropout!r}"
             )
         resolve_layer_loss_weights(self.layer_loss_weights, self.num_hidden_layers)  # validates
-        model_type = getattr(self.encoder, "model_type", "")
-        if model_type in UNSUPPORTED_ENCODERS:
-            raise ConfigError(
-                f"EarlyExitConfig: encoder type {model_type!r} is not supported "
-                "(its layers need relative-position "
-                "inputs that early exit does not build); use a BERT-family encoder such as bert, roberta, "
-                "electra, xlm-roberta or mpnet"
-            )
+        check_encoder_config(
+            self.encoder, getattr(self.encoder, "_attn_implementation", None), where="EarlyExitConfig"
+        )
         if getattr(self.encoder, "is_decoder", False):
             raise ConfigError(
                 "EarlyExitConfig: the encoder config has is_decoder=True; early exit needs an encoder"
@@ -147,6 +149,42 @@ class EarlyExitConfig(PreTrainedConfig):
     def multi_label(self) -> bool:
         """True for ``problem_type == "multi_label_classification"``."""
         return self.problem_type == "multi_label_classification"
+
+
+def check_encoder_config(
+    encoder_config: PreTrainedConfig, attn_implementation: str | None = None, where: str = "early exit"
+) -> None:
+    """Check that early exit can run the layers of this encoder with this attention implementation.
+
+    Parameters
+    ----------
+    encoder_config : PreTrainedConfig
+        The encoder's config (its ``model_type`` is checked against :data:`SUPPORTED_ENCODERS`).
+    attn_implementation : str, optional
+        Requested attention implementation; for :data:`EAGER_ONLY_ENCODERS` (MPNet) only ``"eager"`` or None.
+    where : str
+        Prefix of the error message.
+
+    Raises
+    ------
+    ConfigError
+        For an encoder type outside :data:`SUPPORTED_ENCODERS` (naming it and the supported ones), or an
+        attention implementation other than eager for MPNet.
+    """
+    model_type = getattr(encoder_config, "model_type", None) or "(none)"
+    if model_type not in SUPPORTED_ENCODERS:
+        raise ConfigError(
+            f"{where}: encoder type {model_type!r} is not supported; early exit runs the encoder layer by "
+            f"layer and supports the types {', '.join(SUPPORTED_ENCODERS)} (their layers take only the "
+            "hidden states, the attention mask and, for mpnet, the relative position bias); use a checkpoint "
+            "of one of these types"
+        )
+    if model_type in EAGER_ONLY_ENCODERS and attn_implementation not in (None, "eager"):
+        raise ConfigError(
+            f"{where}: encoder type {model_type!r} computes attention in its own code (it adds a relative "
+            f"position bias to the scores), so attn_implementation {attn_implementation!r} is not available; "
+            "leave attn_implementation empty or set it to 'eager'"
+        )
 
 
 def validate_exit_settings(

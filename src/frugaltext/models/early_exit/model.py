@@ -1,4 +1,4 @@
-"""The early-exit model: a BERT-family backbone with a classifier after every layer, and its output.
+"""The early-exit model: a BERT-family or MPNet backbone with a classifier after every layer, and its output.
 
 Registered with ``AutoConfig`` / ``AutoModelForSequenceClassification`` on import, so
 ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads a saved model once
@@ -7,6 +7,7 @@ Registered with ``AutoConfig`` / ``AutoModelForSequenceClassification`` on impor
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ from transformers.utils import ModelOutput
 
 from frugaltext.errors import ConfigError, ModelLoadError
 from frugaltext.models.early_exit.config import (
+    EAGER_ONLY_ENCODERS,
     EarlyExitConfig,
+    check_encoder_config,
     resolve_layer_loss_weights,
     validate_exit_settings,
 )
@@ -40,6 +43,7 @@ from frugaltext.models.early_exit.exits import (
     simulate_exits,
 )
 from frugaltext.models.early_exit.flops import document_flops
+from frugaltext.models.encoders import encoder_layer_list
 
 
 # ==================================================================================================
@@ -87,7 +91,7 @@ class ExitClassifier(nn.Module):
 
 
 class EarlyExitForSequenceClassification(PreTrainedModel):
-    """A BERT-family encoder with a classifier after each of its L layers and per-document early exit.
+    """A BERT-family or MPNet encoder with a classifier after each of its L layers, and per-document exits.
 
     Build it from a checkpoint with :meth:`from_encoder`; ``save_pretrained``/``from_pretrained`` keep the
     exit rule, thresholds, calibration table and weights (safetensors + ``config.json``). After
@@ -100,11 +104,17 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
 
     Notes
     -----
-    The encoder's own layers are called directly: embeddings once, then ``layer(hidden, mask)`` for each
-    layer, with the attention mask built by transformers' ``create_bidirectional_mask`` from the encoder's
-    config, exactly as ``BertModel.forward`` does (transformers 5.23), so eager, sdpa, flash and flex
-    attention all work. MPNet's relative position bias is passed when the encoder computes one. The
-    pooler is not used (the exits are pooler-free, as PABEE's are) and is not built.
+    The encoder's own layers are called directly, found generically
+    (:func:`frugaltext.models.encoders.encoder_layer_list`): embeddings once (then ELECTRA's
+    ``embeddings_project`` when it has one), then ``layer(hidden, mask, **extra)`` for each layer, with the
+    attention mask built by transformers' ``create_bidirectional_mask`` from the encoder's config, exactly
+    as ``BertModel.forward`` does (transformers 5.23), so eager, sdpa, flash and flex attention all work
+    for BERT-family encoders. MPNet (``MPNetModel.forward``) gets what its encoder gives every layer: the
+    relative position bias ``MPNetEncoder.compute_position_bias(hidden)`` (shape (batch, heads, n, n), from
+    ``relative_attention_bias``) as ``position_bias``, and the additive float mask of eager attention, the
+    only attention MPNet has. Encoder types are limited to
+    :data:`~frugaltext.models.early_exit.config.SUPPORTED_ENCODERS` (a clear :class:`ConfigError`
+    otherwise). The pooler is not used (the exits are pooler-free, as PABEE's are) and is not built.
     """
 
     config_class = EarlyExitConfig
@@ -166,15 +176,25 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
         ModelLoadError
             If the checkpoint cannot be read.
         ConfigError
-            For invalid exit settings or an unsupported encoder.
+            For invalid exit settings, an encoder type outside ``SUPPORTED_ENCODERS`` (checked before the
+            weights are read) or an attention implementation the encoder lacks (MPNet: eager only).
         """
         kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
         pretrained = None
         if isinstance(encoder, PreTrainedConfig):
+            check_encoder_config(encoder, attn_implementation, where="early exit")
             encoder_config = encoder
             if attn_implementation is not None:
                 encoder_config._attn_implementation = attn_implementation
         else:
+            try:
+                found_config = AutoConfig.from_pretrained(str(encoder))
+            except (OSError, ValueError) as err:
+                raise ModelLoadError(
+                    f"cannot read the encoder config in {encoder!r} ({err}); "
+                    "pass a local Hugging Face checkpoint folder with config.json and weights"
+                ) from err
+            check_encoder_config(found_config, attn_implementation, where=f"early exit on {encoder}")
             try:  # loaded whole (a checkpoint's pooler weights then match); the pooler is dropped below
                 pretrained = AutoModel.from_pretrained(str(encoder), **kwargs)
             except (OSError, ValueError) as err:
@@ -270,32 +290,49 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
 
     # ---- encoder pieces --------------------------------------------------------------------------
     @property
+    def encoder_layers(self) -> nn.ModuleList:
+        """The encoder's L transformer layers (``encoder.layer`` of BERT, RoBERTa, ELECTRA, MPNet, ...)."""
+        return encoder_layer_list(self.encoder)
+
+    @property
     def num_layers(self) -> int:
         """L."""
-        return len(self.encoder.encoder.layer)
+        return len(self.encoder_layers)
 
     def _embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        """Embeddings of ``input_ids`` (batch_size, seq_len) -> (batch_size, seq_len, hidden_size).
+
+        MPNet's and RoBERTa's embeddings number positions from ``input_ids`` (padding excluded); ELECTRA's
+        projection to the hidden size is applied when the encoder has one (``embedding_size != hidden_size``).
+        """
         if token_type_ids is not None:
-            return self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        return self.encoder.embeddings(input_ids=input_ids)
+            hidden = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        else:
+            hidden = self.encoder.embeddings(input_ids=input_ids)
+        project = getattr(self.encoder, "embeddings_project", None)
+        return project(hidden) if project is not None else hidden
 
     def _layer_inputs(self, hidden: torch.Tensor, mask2d: torch.Tensor) -> tuple[Any, dict[str, Any]]:
         """Build the inputs every layer takes besides the hidden states.
 
         The attention mask in the format of the encoder's attention implementation (as ``BertModel`` builds
-        it), plus MPNet's relative position bias when the encoder has one.
+        it; MPNet always gets eager's additive float mask, since its layers add the mask to their scores),
+        plus, for MPNet, the relative position bias of shape (batch_size, heads, seq_len, seq_len) that
+        ``MPNetEncoder.forward`` computes once and passes to every layer.
         """
-        mask = create_bidirectional_mask(
-            config=self.encoder.config, inputs_embeds=hidden, attention_mask=mask2d
-        )
+        mask_config = self.encoder.config
+        if mask_config.model_type in EAGER_ONLY_ENCODERS and mask_config._attn_implementation != "eager":
+            mask_config = copy.copy(mask_config)
+            mask_config._attn_implementation = "eager"
+        mask = create_bidirectional_mask(config=mask_config, inputs_embeds=hidden, attention_mask=mask2d)
         extra: dict[str, Any] = {}
-        encoder_stack = self.encoder.encoder
-        if hasattr(encoder_stack, "compute_position_bias"):
-            extra["position_bias"] = encoder_stack.compute_position_bias(hidden)
+        owner = getattr(self.encoder, "encoder", None)
+        if hasattr(owner, "compute_position_bias"):  # MPNetEncoder
+            extra["position_bias"] = owner.compute_position_bias(hidden)
         return mask, extra
 
     def _run_layer(self, index: int, hidden: torch.Tensor, mask: Any, extra: dict[str, Any]) -> torch.Tensor:
-        out = self.encoder.encoder.layer[index](hidden, mask, **extra)
+        out = self.encoder_layers[index](hidden, mask, **extra)
         return out[0] if isinstance(out, tuple) else out
 
     def resolve_exit_settings(
@@ -497,12 +534,22 @@ class EarlyExitForSequenceClassification(PreTrainedModel):
 
 
 def _check_encoder(encoder: nn.Module) -> None:
-    stack = getattr(encoder, "encoder", None)
-    if not hasattr(encoder, "embeddings") or not isinstance(getattr(stack, "layer", None), nn.ModuleList):
+    """Check that ``encoder`` has the pieces early exit calls: ``.embeddings`` and a list of layers.
+
+    Raises
+    ------
+    ConfigError
+        If either is missing (naming the encoder class).
+    """
+    try:
+        encoder_layer_list(encoder)
+        has_layers = True
+    except ConfigError:
+        has_layers = False
+    if not has_layers or not hasattr(encoder, "embeddings"):
         raise ConfigError(
-            f"early exit needs a BERT-family encoder with .embeddings and .encoder.layer "
-            "(BERT, RoBERTa, ELECTRA, "
-            f"XLM-R, MPNet, ...); {type(encoder).__name__} has not"
+            "early exit needs an encoder with .embeddings and a list of transformer layers (encoder.layer), "
+            f"as BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA and MPNet have; {type(encoder).__name__} has not"
         )
 
 
