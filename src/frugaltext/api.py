@@ -44,6 +44,7 @@ def compare(
     preset: str | None = None,
     config: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    grid: Mapping[str, Sequence[Any] | str] | Sequence[str] | str | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Run ``frugaltext compare``: train and evaluate ``methods`` over ``seeds`` and write the reports.
@@ -56,6 +57,11 @@ def compare(
     config : path, optional
         YAML file (same layout as a preset).
     progress : bool, default True
+    grid : mapping, str or list of str, optional
+        As ``--grid``: ``{"bert.max_length": [64, 128, 256, 512]}`` or ``"bert.max_length=64,128,256,512"``
+        runs ``bert`` once per value (variants ``bert@max_length-64``, ...) and writes
+        ``grid_bert_max_length.json``/``.csv``/``.png``/``.svg``; replaces the config file's grid of the same
+        method (see :func:`frugaltext.experiment.config.expand_grid`).
     **overrides
         Any other setting, keyed as on the command line without dashes: ``max_train_docs=500``,
         ``**{"bert.epochs": 1, "cost.latency_n_docs": 16}``.
@@ -79,6 +85,8 @@ def compare(
         values["seeds"] = seeds
     if output is not None:
         values["output"] = str(output)
+    if grid is not None:
+        values["grid"] = grid
     cfg = resolve_config(preset=preset, config_file=config, overrides=values)
     return run_compare(cfg, progress=progress)
 

@@ -753,6 +753,35 @@ def _(t, m):
         "setting 'epochs'", "finite"]
 
 
+@case("compare-grid-bad-value")
+def _(t, m):
+    return _compare(toy_dir(t / "d"), t / "run", "--grid", "tfidf-lr.C=0.1,ten"), [
+        "grid tfidf-lr.C", "value 'ten'", "setting 'C'"]
+
+
+@case("compare-grid-unknown-setting")
+def _(t, m):
+    return _compare(toy_dir(t / "d"), t / "run", "--grid", "tfidf-lr.gamma=1,2"), [
+        "grid tfidf-lr.gamma", "unknown setting 'gamma'", "valid settings: C"]
+
+
+@case("compare-grid-empty")
+def _(t, m):
+    return _compare(toy_dir(t / "d"), t / "run", "--grid", "tfidf-lr.C="), ["grid tfidf-lr.C", "no values"]
+
+
+@case("compare-grid-method-not-compared")
+def _(t, m):
+    return _compare(toy_dir(t / "d"), t / "run", "--grid", "bert.max_length=64,128"), [
+        "grid bert.max_length", "'bert' is not among the methods", "--methods"]
+
+
+@case("compare-grid-bert-max-length-too-large")
+def _(t, m):
+    return _compare(toy_dir(t / "d"), t / "run", "--grid", "bert.max_length=128,100000", methods="bert"), [
+        "max_length = 100000", "at most 512"]
+
+
 @case("compare-bert-max-length-too-large")
 def _(t, m):
     return _compare(toy_dir(t / "d"), t / "run", "--bert.max-length", "100000", methods="bert"), [

@@ -88,6 +88,16 @@ def compare(
             help="energy, latency, throughput or train-time (implies --select). [default: energy]",
         ),
     ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            metavar="METHOD.SETTING=V1,V2,...",
+            help="METHOD.SETTING=v1,v2,...: run the method once per value (rows METHOD@SETTING-VALUE) and "
+            "write grid_METHOD_SETTING.json/.csv/.png (macro-F1 and training time against the setting), "
+            "e.g. --grid bert.max_length=64,128,256,512. One per method; repeat for other methods.",
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate every method over the seeds; write results.json/.csv, table.md and pareto.png.
 
@@ -95,7 +105,9 @@ def compare(
     `--max-test-docs 500`, `--text-field body`, `--label-field topic`, `--multi-label`), method settings
     written `--<method>.<setting>` (`--bert.epochs 3`, `--bert.max-length 256`,
     `--bert.model-name-or-path /path/to/bert-base-uncased`) and cost-meter settings `--cost.<setting>`
-    (`--cost.measure-energy false`). Precedence: preset < `--config` file < command line. Runs already in
+    (`--cost.measure-energy false`). `--grid bert.max-length=64,128,256,512` (or a `grid:` block in the
+    config) replaces `bert` by one row per value and adds a plot of macro-F1 and training time against the
+    setting. Precedence: preset < `--config` file < command line. Runs already in
     `OUTPUT/results.json` with the same settings are skipped (resume). With `--select` (or a `select:` block
     in the config), the run ends like `frugaltext select OUTPUT`: the reference is `--select.reference`, else
     `--reference` when it has rows, else the best method; exit code 1 when nothing meets the constraint
@@ -114,6 +126,8 @@ def compare(
             overrides["select.min_retention"] = select_min_retention
         if select_objective is not None:
             overrides["select.objective"] = select_objective
+        if grid:
+            overrides["grid"] = list(grid)
         result = run(
             data=data,
             methods=methods,
@@ -126,9 +140,10 @@ def compare(
         )
     console.print(render_rich(result.table, width=console.width))
     done = f"{len(result.ran)} run(s) trained, {len(result.skipped)} skipped (already done)"
+    grid_files = sorted(p.name for k, p in result.paths.items() if k.startswith("grid_"))
     console.print(
         f"{done}. Results in {result.output_dir}: results.json, results.csv, table.md, pareto.png, "
-        "pareto_inference.png, config.yaml, logs/, models/"
+        "pareto_inference.png, config.yaml, logs/, models/" + "".join(f", {name}" for name in grid_files)
     )
     if result.selection is not None:
         from frugaltext.cli.select import print_selection

@@ -25,7 +25,8 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Rebuild table.md, pareto.png and pareto.svg from DIRECTORY/results.json and print the table."""
+    """Rebuild table.md, the Pareto plots and, for a `compare --grid` run, grid_METHOD_SETTING.json/.csv/.png
+    from DIRECTORY/results.json and print the table."""
     from frugaltext.reports import build_reports
     from frugaltext.reports.table import render_rich
 

@@ -22,6 +22,15 @@ variant ``topicbert@p2`` runs ``topicbert`` with the settings of ``topicbert`` u
 plot points carry the variant name. This is how one comparison holds TopicBERT-N, N/2, N/4 and N/8 (Table 3
 of Chaudhary et al. 2020) or ``bert`` with fixed and with dynamic padding.
 
+A *grid* over one setting of a method (``--grid bert.max_length=64,128,256,512``, YAML
+``grid: {bert.max_length: [64, 128, 256, 512]}``, API ``grid={"bert.max_length": [64, 128]}``) expands into
+one variant per value with :func:`expand_grid`: the method in ``methods`` is replaced by the variants
+``bert@max_length-64``, ``bert@max_length-128``, ... (:func:`grid_row_name`), each with the method's settings
+and the grid value. Rows, model folders and resume work as for any variant; the rows also record their grid
+point (``grid: {method, setting, value}``) for the grid report (:mod:`frugaltext.reports.grid`, DocBERT's
+Figure 2: macro-F1 and training time against the setting). One setting per method; several methods may each
+have a grid. Every value is checked by the method's ``Settings`` before anything runs.
+
 :func:`config_hash` (data identity + method + resolved settings) identifies a finished run, so that
 :func:`frugaltext.experiment.runner.run_compare` can resume; its value must never change for the same inputs.
 """
@@ -43,6 +52,7 @@ from frugaltext.errors import ConfigError, DataNotFoundError
 
 __all__ = [
     "CompareConfig",
+    "GridPoint",
     "NEUTRAL_NEW_SETTINGS",
     "PRESETS",
     "SELECT_DEFAULTS",
@@ -50,6 +60,8 @@ __all__ = [
     "base_method",
     "check_select",
     "config_hash",
+    "expand_grid",
+    "grid_row_name",
     "load_preset",
     "method_settings",
     "parse_overrides",
@@ -108,6 +120,11 @@ class CompareConfig:
         configuration hash (it does not change the model).
     preset : str or None
         Name of the preset the configuration started from (recorded in ``config.yaml``).
+    grid : dict of str to list, default {}
+        ``{"<method>.<setting>": [value, ...]}``: run the method once per value, as the variants
+        ``<method>@<setting>-<value>`` (:func:`expand_grid`); at most one setting per method. Checked (method
+        among ``methods``, known setting, values valid for it) by :func:`resolve_config` and
+        :func:`expand_grid`.
 
     Raises
     ------
@@ -135,6 +152,7 @@ class CompareConfig:
     checkpoint_steps: int = 500
     preset: str | None = None
     select: dict[str, Any] | None = None
+    grid: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         methods = self.methods
@@ -194,6 +212,15 @@ class CompareConfig:
         if self.multi_label is not None and not isinstance(self.multi_label, bool):
             raise ConfigError(f"compare: multi_label must be true, false or null, got {self.multi_label!r}")
         object.__setattr__(self, "select", check_select(self.select, "compare"))
+        if self.grid is None:
+            object.__setattr__(self, "grid", {})
+        if not isinstance(self.grid, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in self.grid.items()
+        ):
+            raise ConfigError(
+                "compare: grid must map '<method>.<setting>' to a list of values, e.g. "
+                f"grid: {{bert.max_length: [64, 128, 256, 512]}}, got {self.grid!r}"
+            )
 
     @property
     def seed_values(self) -> list[int]:
@@ -204,6 +231,7 @@ class CompareConfig:
         """Plain, YAML-able dict (tuples become lists)."""
         out = dataclasses.asdict(self)
         out["methods"] = list(self.methods)
+        out["grid"] = {k: [_plain(v) for v in values] for k, values in self.grid.items()}
         return out
 
     def data_identity(self) -> dict[str, Any]:
@@ -243,7 +271,7 @@ _FIELD_KINDS: dict[str, str] = {
     "checkpoint_steps": "int",
     "preset": "str?",
 }
-_NESTED = ("settings", "cost", "select")
+_NESTED = ("settings", "cost", "select", "grid")
 
 #: Keys of the ``select:`` block and their defaults (see :func:`frugaltext.selection.select`).
 SELECT_DEFAULTS: dict[str, Any] = {"min_retention": 99.0, "objective": "energy", "reference": None}
@@ -505,6 +533,8 @@ def _merge_layer(base: dict[str, Any], layer: Mapping[str, Any], where: str) -> 
                     target[str(fk).replace("-", "_")] = fv
         elif key == "select":
             base["select"] = check_select(value, where, base.get("select"))
+        elif key == "grid":
+            base["grid"] = _merge_grid(base["grid"], parse_grid(value, where))
         elif key == "cost":
             if value is None:
                 continue
@@ -550,13 +580,13 @@ def resolve_config(
     ------
     ConfigError
         For an unknown preset, key, method, method setting or cost setting (the message lists the valid
-        ones), or a value that does not convert.
+        ones), or a value that does not convert; for a grid, see :func:`check_grid`.
     DataNotFoundError
         If ``config_file`` does not exist.
     """
     file_layer = _read_config_file(config_file) if config_file is not None else {}
     chosen = preset or file_layer.get("preset") or "quick"
-    merged: dict[str, Any] = {"settings": {}, "cost": {}, "select": None}
+    merged: dict[str, Any] = {"settings": {}, "cost": {}, "select": None, "grid": {}}
     _merge_layer(merged, load_preset(str(chosen)), f"preset {chosen}.yaml")
     if config_file is not None:
         _merge_layer(merged, file_layer, str(config_file))
@@ -583,6 +613,9 @@ def resolve_config(
         key = _normalize_key(str(key))
         if key == "select" or key.startswith("select."):
             continue
+        if key == "grid":
+            merged["grid"] = _merge_grid(merged["grid"], parse_grid(value, "option --grid"))
+            continue
         if "." in key:
             scope, _, name = key.partition(".")
             if not name or "." in name:
@@ -595,7 +628,8 @@ def resolve_config(
             merged[key] = _coerce_field(key, value, f"option --{key.replace('_', '-')}")
         else:
             valid = ", ".join(
-                f"--{k.replace('_', '-')}" for k in sorted([*_FIELD_KINDS, "select"]) if k != "preset"
+                f"--{k.replace('_', '-')}" for k in sorted([*_FIELD_KINDS, "select", "grid"])
+                if k != "preset"
             )
             raise ConfigError(
                 f"unknown option --{key.replace('_', '-')}; compare options: {valid}; method settings are "
@@ -605,7 +639,9 @@ def resolve_config(
             )
     merged["settings"] = _check_method_settings(merged["settings"])
     merged["cost"] = _check_cost_settings(merged["cost"])
-    return CompareConfig(**merged)
+    config = CompareConfig(**merged)
+    # grid values are converted and checked here, before any file is written
+    return dataclasses.replace(config, grid=check_grid(config.grid, config.methods, config.settings))
 
 
 def _float_or_none(text: str) -> float | None:
@@ -649,6 +685,264 @@ def _check_variant_name(name: str) -> None:
             f"compare: bad method variant {name!r}: write <method>@<label> with one '@' and a label of "
             "letters, digits, '-', '_' or '.', e.g. topicbert@p2"
         )
+
+
+_GRID_EXAMPLE = "e.g. --grid bert.max_length=64,128,256,512 or grid: {bert.max_length: [64, 128, 256, 512]}"
+
+
+def parse_grid(value: Any, where: str) -> dict[str, list[Any]]:
+    """Read a grid as written on the command line, in YAML or in the API, without checking the values.
+
+    Parameters
+    ----------
+    value : str, sequence of str, mapping or None
+        ``"bert.max_length=64,128"``; a list of such strings (one per method); a mapping
+        ``{"bert.max_length": [64, 128]}`` (a value may also be the string ``"64,128"``) or the nested
+        ``{"bert": {"max_length": [64, 128]}}``. None (YAML ``grid: null``) is no grid.
+    where : str
+        Names the source in errors (a file, ``option --grid``).
+
+    Returns
+    -------
+    dict of str to list
+        ``{"<method>.<setting>": [raw value, ...]}``, dashes of setting names turned into underscores.
+
+    Raises
+    ------
+    ConfigError
+        For a string without ``=`` or without ``<method>.<setting>``, or a value of another type.
+    """
+    if value is None:
+        return {}
+    out: dict[str, list[Any]] = {}
+    if isinstance(value, str) or (
+        isinstance(value, Sequence) and all(isinstance(v, str) for v in value)
+    ):
+        for spec in [value] if isinstance(value, str) else value:
+            key, eq, values = str(spec).partition("=")
+            if not eq:
+                raise ConfigError(
+                    f"{where}: grid {spec!r} must be written METHOD.SETTING=v1,v2,..., {_GRID_EXAMPLE}"
+                )
+            out[_grid_key(key, where)] = _split_list(values)
+        return out
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: grid must map METHOD.SETTING to a list of values, {_GRID_EXAMPLE}; "
+                          f"got {value!r}")
+    for key, values in value.items():
+        if isinstance(values, Mapping):  # nested: {bert: {max_length: [...]}}
+            for setting, inner in values.items():
+                out[_grid_key(f"{key}.{setting}", where)] = _grid_values(inner)
+        else:
+            out[_grid_key(str(key), where)] = _grid_values(values)
+    return out
+
+
+def _grid_values(values: Any) -> list[Any]:
+    if isinstance(values, str):
+        return _split_list(values)
+    if isinstance(values, (list, tuple)):
+        return list(values)
+    return [values]
+
+
+def _grid_key(key: str, where: str) -> str:
+    method, dot, name = key.strip().rpartition(".")  # a variant label may hold dots; a setting never does
+    if not dot or not method or not name:
+        raise ConfigError(
+            f"{where}: grid key {key.strip()!r} must be METHOD.SETTING (the method, a dot, one of its "
+            f"settings), {_GRID_EXAMPLE}"
+        )
+    return f"{method}.{name.strip().replace('-', '_')}"
+
+
+def _merge_grid(base: Mapping[str, list[Any]], layer: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """A later layer's grid of a method replaces the earlier layer's grid of the same method."""
+    methods = {key.rpartition(".")[0] for key in layer}
+    out = {k: v for k, v in base.items() if k.rpartition(".")[0] not in methods}
+    out.update(layer)
+    return out
+
+
+def grid_row_name(method: str, setting: str, value: Any) -> str:
+    """Name of the variant (row, model folder, table row, plot point) of one grid value.
+
+    ``<method>@<setting>-<value>``: ``grid_row_name("bert", "max_length", 64)`` is ``"bert@max_length-64"``,
+    ``("tfidf-lr", "C", 0.1)`` gives ``"tfidf-lr@C-0.1"`` and ``("tfidf-lr", "C", 10.0)`` ``"tfidf-lr@C-10"``.
+    A grid over a variant extends its label with a dot: ``("topicbert@p2", "n_topics", 50)`` gives
+    ``"topicbert@p2.n_topics-50"``. Booleans and None are written ``true``/``false``/``none``, sequences
+    joined by ``_``, and any character other than letters, digits, ``-``, ``_`` and ``.`` becomes ``_``, so
+    the name is a valid variant and a safe folder name.
+    """
+    label = f"{setting}-{_value_label(value)}"
+    if VARIANT_SEPARATOR in method:
+        return f"{method}.{label}"
+    return f"{method}{VARIANT_SEPARATOR}{label}"
+
+
+def _value_label(value: Any) -> str:
+    if value is None:
+        text = "none"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = repr(value).replace("+", "")
+        text = text[:-2] if text.endswith(".0") else text
+    elif isinstance(value, (list, tuple)):
+        text = "_".join(_value_label(v) for v in value)
+    else:
+        text = str(value)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "_"
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One value of a grid: the variant ``name`` runs ``method`` with ``setting`` = ``value``."""
+
+    name: str
+    method: str
+    setting: str
+    value: Any
+
+    def as_row(self) -> dict[str, Any]:
+        """The ``grid`` field of a results row: ``{"method", "setting", "value"}``."""
+        return {"method": self.method, "setting": self.setting, "value": _plain(self.value)}
+
+
+def check_grid(
+    grid: Mapping[str, Sequence[Any]],
+    methods: Sequence[str],
+    settings: Mapping[str, Mapping[str, Any]],
+) -> dict[str, list[Any]]:
+    """Check a grid against the methods and convert every value with the method's ``Settings``.
+
+    Parameters
+    ----------
+    grid : mapping
+        ``{"<method>.<setting>": [value, ...]}`` (:func:`parse_grid`).
+    methods : sequence of str
+        The comparison's methods (before expansion); each gridded method must be one of them.
+    settings : mapping
+        The comparison's method settings; each value is checked together with them (the same validator as
+        every setting, :func:`frugaltext.settings.replace_settings`).
+
+    Returns
+    -------
+    dict of str to list
+        The grid with converted values (``"64"`` -> 64, ``"0.1"`` -> 0.1).
+
+    Raises
+    ------
+    ConfigError
+        Naming the grid, the method, the setting and the bad value: an unknown method or one not among
+        ``methods``, two settings of one method, an unknown setting, no values, a value the setting refuses
+        (wrong type, out of range, nan), a value listed twice, two values that give the same row name, or a
+        row name already among ``methods``.
+    """
+    from frugaltext.methods.base import (
+        available_methods,
+        get_method_class,
+        replace_settings,
+        resolve_method_name,
+    )
+
+    out: dict[str, list[Any]] = {}
+    seen: dict[str, str] = {}
+    for key, values in grid.items():
+        method, _, name = _grid_key(key, "grid").rpartition(".")
+        where = f"grid {method}.{name}"
+        _check_variant_name(method)
+        if resolve_method_name(base_method(method)) not in available_methods():
+            raise ConfigError(
+                f"{where}: unknown method {method!r}; available methods: {', '.join(available_methods())}"
+            )
+        if method not in methods:
+            raise ConfigError(
+                f"{where}: method {method!r} is not among the methods ({', '.join(methods)}); add it to "
+                f"--methods (its row is replaced by one row per grid value)"
+            )
+        if method in seen:
+            raise ConfigError(
+                f"{where}: {method!r} already has a grid over {seen[method]!r}; a grid varies one setting "
+                "per method (for a product, list variants <method>@<label> with their own settings)"
+            )
+        seen[method] = name
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not values:
+            raise ConfigError(f"{where}: no values; give at least one, {_GRID_EXAMPLE}")
+        cls = get_method_class(base_method(method))
+        valid = sorted(f.name for f in dataclasses.fields(cls.Settings))
+        if name not in valid:
+            raise ConfigError(
+                f"{where}: unknown setting {name!r} of method {method!r}; valid settings: {', '.join(valid)}"
+            )
+        configured = method_settings(method, settings)
+        converted: list[Any] = []
+        names: dict[str, Any] = {}
+        for value in values:
+            checked = replace_settings(
+                cls.Settings(), {**configured, name: value},
+                where=f"{where}, value {value!r} (method {method!r})",
+            )
+            typed = _plain(getattr(checked, name))
+            if typed in converted:
+                raise ConfigError(f"{where}: value {value!r} is listed twice (as {typed!r}); list each once")
+            row = grid_row_name(method, name, typed)
+            if row in names:
+                raise ConfigError(
+                    f"{where}: values {names[row]!r} and {typed!r} both give the row name {row!r}; "
+                    "use values that differ in their text"
+                )
+            if row in methods:
+                raise ConfigError(
+                    f"{where}: the grid row {row!r} is also listed in methods; drop one of them"
+                )
+            names[row] = typed
+            converted.append(typed)
+        out[f"{method}.{name}"] = converted
+    return out
+
+
+def expand_grid(config: CompareConfig) -> tuple[CompareConfig, dict[str, GridPoint]]:
+    """Replace each gridded method of ``config`` by one variant per grid value.
+
+    ``methods: [tfidf-svm, bert]`` with ``grid: {bert.max_length: [64, 128]}`` becomes
+    ``methods: [tfidf-svm, bert@max_length-64, bert@max_length-128]`` with
+    ``settings: {bert@max_length-64: {max_length: 64}, ...}`` (a variant inherits the base method's
+    settings; a grid over a variant copies that variant's settings into each new one). Each variant is an
+    ordinary method row, so resuming skips the values already done.
+
+    Returns
+    -------
+    (CompareConfig, dict of str to GridPoint)
+        The expanded configuration (``grid`` empty) and the grid point of each new variant, by name. A
+        configuration without a grid is returned unchanged with ``{}``.
+
+    Raises
+    ------
+    ConfigError
+        See :func:`check_grid`.
+    """
+    if not config.grid:
+        return config, {}
+    grid = check_grid(config.grid, config.methods, config.settings)
+    by_method = {key.rpartition(".")[0]: key.rpartition(".")[2] for key in grid}
+    methods: list[str] = []
+    settings = {k: dict(v) for k, v in config.settings.items()}
+    points: dict[str, GridPoint] = {}
+    for method in config.methods:
+        if method not in by_method:
+            methods.append(method)
+            continue
+        name = by_method[method]
+        inherited = dict(config.settings.get(method, {})) if VARIANT_SEPARATOR in method else {}
+        for value in grid[f"{method}.{name}"]:
+            row = grid_row_name(method, name, value)
+            methods.append(row)
+            settings[row] = {**inherited, name: value}
+            points[row] = GridPoint(row, method, name, value)
+    expanded = dataclasses.replace(config, methods=tuple(methods), settings=settings, grid={})
+    return expanded, points
 
 
 def _check_method_settings(settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -38,7 +38,13 @@ A neural run killed part-way resumes from its newest complete Trainer checkpoint
 optimisation steps); its row records ``train_steps`` and ``resumed_from_step``. The work folder is deleted
 once the run has finished (unless ``keep_checkpoints``).
 
-At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``) are rebuilt
+A ``grid`` in the configuration (``--grid bert.max_length=64,128,256,512``) is expanded first
+(:func:`~frugaltext.experiment.config.expand_grid`): each value is a variant ``bert@max_length-64`` run like
+any method (its own lock, row, model folder; resumed like the others), and its row also holds
+``grid: {method, setting, value}``.
+
+At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``, and for a
+grid ``grid_<method>_<setting>.json``/``.csv``/``.png``/``.svg``) are rebuilt
 from ``results.json`` by :func:`frugaltext.reports.build_reports`, so they can be remade without training
 (``frugaltext report DIR``). With a ``select`` block in the configuration, the cheapest model keeping the
 asked share of the reference's macro-F1 is then put into ``<output>/selected/``
@@ -64,8 +70,10 @@ from typing import TYPE_CHECKING, Any
 from frugaltext.errors import ConfigError, FrugalTextError
 from frugaltext.experiment.config import (
     CompareConfig,
+    GridPoint,
     base_method,
     config_hash,
+    expand_grid,
     method_settings,
     resolved_settings,
     write_config,
@@ -221,12 +229,21 @@ def run_compare(config: CompareConfig, progress: bool = True) -> CompareResult:
     """
     from frugaltext.experiment.preflight import check_compare, undo_on_failure
 
-    checked = check_compare(config, order_methods)  # data, methods, settings, output: before any file
+    expanded, grid_points = expand_grid(config)  # one variant per grid value, each value checked
+    checked = check_compare(expanded, order_methods)  # data, methods, settings, output: before any file
     with undo_on_failure(checked):
-        return _run_compare(config, progress, checked.data)
+        return _run_compare(expanded, progress, checked.data, grid_points, written=config)
 
 
-def _run_compare(config: CompareConfig, progress: bool, data: Any) -> CompareResult:
+def _run_compare(
+    config: CompareConfig,
+    progress: bool,
+    data: Any,
+    grid_points: Mapping[str, GridPoint] | None = None,
+    written: CompareConfig | None = None,
+) -> CompareResult:
+    """The comparison of the (grid-expanded) ``config``; ``written`` is the configuration as given, saved as
+    ``config.yaml`` (with its ``grid`` block, so that ``--config config.yaml`` expands it again)."""
     from frugaltext.cost.meter import CostSettings
     from frugaltext.methods.base import get_method_class, replace_settings
 
@@ -237,7 +254,8 @@ def _run_compare(config: CompareConfig, progress: bool, data: Any) -> CompareRes
     order = order_methods(config.methods, config.settings)
     cost_settings = replace_settings(CostSettings(), dict(config.cost), where="cost settings")
 
-    write_config(config, output_dir / "config.yaml")
+    write_config(written or config, output_dir / "config.yaml")
+    grid_points = dict(grid_points or {})
     paths = {
         "results_json": output_dir / RESULTS_JSON,
         "results_csv": output_dir / RESULTS_CSV,
@@ -338,6 +356,8 @@ def _run_compare(config: CompareConfig, progress: bool, data: Any) -> CompareRes
                     output_dir,
                     order,
                 )
+                if method in grid_points:
+                    row["grid"] = grid_points[method].as_row()
                 add_result_row(row, output_dir)
                 return "ran"
 

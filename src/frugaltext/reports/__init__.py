@@ -1,5 +1,7 @@
-"""Reports made from ``results.json`` alone: the Table 3 layout (``table.md``) and the Pareto plots
-(``pareto.png``/``.svg``: training cost; ``pareto_inference.png``/``.svg``: inference cost).
+"""Reports made from ``results.json`` alone: the Table 3 layout (``table.md``), the Pareto plots
+(``pareto.png``/``.svg``: training cost; ``pareto_inference.png``/``.svg``: inference cost) and, for the rows
+of a ``compare --grid`` run, the grid reports (``grid_<method>_<setting>.json``/``.csv``/``.png``/``.svg``,
+:mod:`frugaltext.reports.grid`).
 
 Because they read only the stored rows, reports can be rebuilt without training:
 ``frugaltext report runs/demo`` or ``frugaltext.reports.build_reports("runs/demo/results.json")``.
@@ -28,7 +30,8 @@ class Report:
     markdown : str
         Content of ``table.md``.
     paths : dict of str to Path
-        ``table``, ``pareto_png``, ``pareto_svg``, ``pareto_inference_png``, ``pareto_inference_svg``.
+        ``table``, ``pareto_png``, ``pareto_svg``, ``pareto_inference_png``, ``pareto_inference_svg``; for
+        each grid ``grid_<method>_<setting>_json``, ``_csv``, ``_png`` and ``_svg``.
     """
 
     table: Any
@@ -58,7 +61,9 @@ def build_reports(
 ) -> Report:
     """Write ``table.md``, ``pareto.png``/``pareto.svg`` (macro-F1 against training time and CO2) and
     ``pareto_inference.png``/``pareto_inference.svg`` (against inference energy per 1,000 documents and
-    latency) from a ``results.json``.
+    latency) from a ``results.json``; when rows come from a ``compare --grid`` run (they hold ``grid``), also
+    ``grid_<method>_<setting>.json``/``.csv``/``.png``/``.svg`` and a grid section of ``table.md``
+    (:func:`frugaltext.reports.grid.write_grid_reports`).
 
     Parameters
     ----------
@@ -70,7 +75,7 @@ def build_reports(
     output_dir : path, optional
         Where to write; default: the directory of ``results_json``.
     plot : bool, default True
-        Also draw the Pareto plots (both figures).
+        Also draw the Pareto plots (both figures) and the grid plots.
 
     Returns
     -------
@@ -84,6 +89,7 @@ def build_reports(
         If it is not a JSON list of rows, it is empty, or a row lacks ``method``/``seed``.
     """
     from frugaltext.fileio import atomic_write_text
+    from frugaltext.reports.grid import render_grid_section, write_grid_reports
     from frugaltext.reports.table import build_table, render_markdown
     from frugaltext.reports.topics import render_topic_section
 
@@ -115,6 +121,9 @@ def build_reports(
     topic_section = render_topic_section(rows, path.parent)
     if topic_section:
         markdown = markdown.rstrip("\n") + "\n\n" + topic_section + "\n"
+    grid_summaries, grid_paths = write_grid_reports(rows, out_dir, plot=plot)
+    if grid_summaries:
+        markdown = markdown.rstrip("\n") + "\n\n" + render_grid_section(grid_summaries)
     paths = {"table": out_dir / "table.md"}
     atomic_write_text(paths["table"], markdown)
     if plot:
@@ -129,4 +138,5 @@ def build_reports(
         png, svg = out_dir / "pareto_inference.png", out_dir / "pareto_inference.svg"
         plot_pareto_inference(table.summaries, png, svg, title=f"macro-F1 against inference cost{where}")
         paths["pareto_inference_png"], paths["pareto_inference_svg"] = png, svg
+    paths.update(grid_paths)
     return Report(table=table, markdown=markdown, paths=paths)
