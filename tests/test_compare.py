@@ -110,7 +110,7 @@ def test_presets_hold_the_documented_values():
     assert quick["reference"] == "bert"
     assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16,
                                          "learning_rate": 1e-4, "precision": "auto", "batching": "grouped"}
-    assert quick["settings"]["static"] == {"epochs": 2, "batch_size": 64, "max_length": 256}
+    assert quick["settings"]["static"] == {"max_length": 256}
     assert quick["settings"]["distill-cnn"] == {"teacher": "auto", "epochs": 5}
     assert order_methods(quick["methods"], quick["settings"])[0] == "bert"  # the teacher is trained first
     assert paper["seeds"] == 3 and paper["settings"]["bert"]["max_length"] == 512
