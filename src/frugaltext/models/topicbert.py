@@ -4,7 +4,10 @@ EMNLP, "TopicBERT for energy efficient document classification").
 ``h_p = (h_TM ⊕ o_CLS) · P`` (concatenation, projection P to the encoder's hidden size), dropout, then a
 linear classifier; loss ``alpha * CE + (1 - alpha) * L_NVDM`` (§2.1). For efficiency (§2.2, §3 "Experimental
 setup") the first N tokens of a document are split into p partitions of ``x = N / p`` tokens: BERT reads each
-partition, while the NVDM always reads the whole document's bag of words.
+partition, while the NVDM always reads the whole document's bag of words. A document is cut to its first
+``p * x`` tokens (the paper's N_B = 512 budget, §3); the authors' ``process_data_fine_tune.py`` instead chunks
+the whole document without a cap, so their long documents give more partitions. We keep the paper's cap: it
+is what makes TopicBERT-N/p's cost per document bounded like BERT-N's.
 
 Partition batching and combination follow the authors' code (github.com/YatinChaudhary/TopicBERT,
 ``TopicBERT/topic_bert``):
