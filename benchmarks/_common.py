@@ -59,13 +59,22 @@ def load_average() -> list[float] | None:
 
 
 def cpu_model() -> str | None:
-    """The CPU's "model name" from /proc/cpuinfo (None where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-    except OSError:
-        return None
-    return names[0] if names else None
+    """The CPU's "model name" (:func:`frugaltext.fastpath.cpu_model`, the one reader of /proc/cpuinfo)."""
+    from frugaltext.fastpath import cpu_model as read_cpu_model
+
+    return read_cpu_model() or None
+
+
+#: CPU flags that decide what the fast path can use (bf16 and int8 matrix units), recorded by every benchmark.
+FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_flags_of_interest() -> list[str]:
+    """Those of :data:`FLAGS_OF_INTEREST` that /proc/cpuinfo lists (empty where there is none)."""
+    from frugaltext.fastpath import cpu_flags
+
+    flags = cpu_flags()
+    return [f for f in FLAGS_OF_INTEREST if f in flags]
 
 
 def _package_version(name: str) -> str | None:
@@ -80,7 +89,8 @@ def machine_info(**extra: Any) -> dict[str, Any]:
     """The machine a benchmark ran on, for the ``"machine"`` entry of its JSON.
 
     Keys: ``platform``, ``processor`` (``platform.processor()``, else ``platform.machine()``), ``python``,
-    ``cpu_model`` (:func:`cpu_model`), ``cpu_count``, ``torch_version``, ``transformers_version`` (None
+    ``cpu_model`` (:func:`cpu_model`), ``cpu_flags_of_interest`` (:func:`cpu_flags_of_interest`: the bf16/int8
+    units that decide the fast path), ``cpu_count``, ``torch_version``, ``transformers_version`` (None
     where transformers is not installed), ``torch_num_threads`` (this process's), ``device`` (``"cpu"``:
     the scripts here time on CPU) and ``load_average`` (:func:`load_average`, now).
 
@@ -97,6 +107,7 @@ def machine_info(**extra: Any) -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "cpu_model": cpu_model(),
+        "cpu_flags_of_interest": cpu_flags_of_interest(),
         "cpu_count": os.cpu_count(),
         "torch_version": torch.__version__,
         "transformers_version": _package_version("transformers"),

@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
+    FLAGS_OF_INTEREST,
     command_line,
     dataset_slug,
     load_average,
@@ -76,7 +77,6 @@ TRAIN_CONFIGS: dict[str, dict[str, str] | None] = {
     "grouped+bf16": {"precision": "bf16", "batching": "grouped"},
 }
 INFERENCE_VARIANTS = ("fp32", "bf16", "int8", "onnx-fp32", "onnx-int8", "baseline")
-FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
 # ==================================================================================================

@@ -13,7 +13,8 @@ from tests.benchmarks import load_benchmark
 common = load_benchmark("_common")
 
 MACHINE_KEYS = {
-    "platform", "processor", "python", "cpu_model", "cpu_count", "torch_version", "transformers_version",
+    "platform", "processor", "python", "cpu_model", "cpu_flags_of_interest", "cpu_count",
+    "torch_version", "transformers_version",
     "torch_num_threads", "device", "load_average",
 }
 
@@ -87,6 +88,7 @@ def test_machine_info_has_the_shared_keys():
     assert info["torch_num_threads"] == torch.get_num_threads()
     assert isinstance(info["platform"], str) and info["processor"]
     assert info["load_average"] is None or len(info["load_average"]) == 3
+    assert set(info["cpu_flags_of_interest"]) <= set(common.FLAGS_OF_INTEREST)
 
 
 def test_machine_info_extra_keys_add_and_override():
