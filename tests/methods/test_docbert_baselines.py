@@ -64,3 +64,20 @@ def test_xml_cnn_flops_match_the_hand_count(tmp_path):
     text = TOY_TEXTS[0]
     n_tokens = len(method._encode([text])[0])
     assert method.flops_per_document([text])["flops"] == method.model.flops_per_document(n_tokens)
+
+
+def test_han_predicts_through_the_fast_path(tmp_path):
+    """int8 and bf16 reach HAN's own batching (it overrides ``_logits``): the quantized module predicts."""
+    data = make_data(TOY_TEXTS, TOY_LABELS)
+    directory = get_method_class("han")(**HAN_FAST).fit(data, CostMeter()).save(tmp_path / "han")
+    fp32 = load_model(directory)
+    int8 = load_model(directory, quantization="int8")
+    calls = []
+    quantized = int8.inference_model()
+    assert quantized is not int8.model
+    quantized.register_forward_hook(lambda module, args, out: calls.append(1))
+    logits = int8.predict_logits(TOY_TEXTS)
+    assert calls, "the int8 module was not used"
+    np.testing.assert_allclose(logits, fp32.predict_logits(TOY_TEXTS), atol=0.1)
+    fp32.settings = type(fp32.settings)(**{**fp32.settings.__dict__, "precision": "bf16"})
+    np.testing.assert_allclose(fp32.predict_logits(TOY_TEXTS), logits, atol=0.1)

@@ -282,16 +282,19 @@ class _HANBase(StudentMethod):
     # ---- inference and cost: 3-D inputs -----------------------------------------------------------
     def _logits(self, token_ids: Sequence[Sequence[Sequence[int]]], batch_size: int,
                 extra: dict[str, Any] | None = None) -> np.ndarray:
-        """Logits (n_docs, num_labels) float32, documents batched by similar word count."""
+        """Logits (n_docs, num_labels) float32, documents batched by similar word count, through the fast
+        path like every torch method (:meth:`inference_model`: int8 when ``inference_quantization`` is int8;
+        :meth:`inference_context`: bf16 autocast when the precision resolves to bf16)."""
         self.model.eval()
+        model = self.inference_model()
         device = next(self.model.parameters()).device
         collator = self._collator()
         lengths = [sum(len(sentence) for sentence in doc) for doc in token_ids]
         out = np.zeros((len(token_ids), self.model.config.num_labels), dtype=np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), self.inference_context(model):
             for index in self._inference_batches(lengths, batch_size):
                 batch = collator([{"input_ids": token_ids[i]} for i in index])
-                logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
                 out[np.asarray(index)] = logits.float().cpu().numpy()
         return out
 
