@@ -350,8 +350,11 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         steps = _fmt(row.get("optimizer_steps_per_epoch"), ".0f")
         if row.get("gradient_accumulation_steps") and row["gradient_accumulation_steps"] > 1:
             steps += f" ({row.get('train_batch_size')} × {row['gradient_accumulation_steps']})"
+        name = ROW_NAMES.get(method, method)
+        if method == "bert" and row.get("batching") != "grouped":  # rows from before the grouped default
+            name = "BERT-N (dynamic padding)"
         lines.append(
-            f"| {ROW_NAMES.get(method, method)} | `{method}` | {batching} | {seeds} | {f1} "
+            f"| {name} | `{method}` | {batching} | {seeds} | {f1} "
             f"| {_fmt(rtn, '.1f')} | {steps} | {_fmt(row.get('epoch_duration_s'), '.0f')} "
             f"| {_fmt(row.get('train_duration_s'), '.0f')} "
             f"| {_fmt(row.get('paper_emissions_kg_co2eq'), '.3g', 1e3)} "
