@@ -19,6 +19,7 @@ from frugaltext.experiment.config import (
     method_settings,
     parse_overrides,
     resolve_config,
+    resolved_settings,
 )
 from frugaltext.experiment.results import read_results
 from frugaltext.experiment.runner import order_methods, run_compare
@@ -254,6 +255,12 @@ def test_teacher_auto_moves_bert_first_or_fails_clearly():
     assert order_methods(["test-student"], {"test-student": {"teacher": "/models/bert"}}) == ["test-student"]
 
 
+def test_step_matched_false_keeps_the_hash_of_rows_written_before_it():
+    old = config_hash({"source": "r8"}, "topicbert@p4", {"n_partitions": 4})
+    assert config_hash({"source": "r8"}, "topicbert@p4", {"n_partitions": 4, "step_matched": False}) == old
+    assert config_hash({"source": "r8"}, "topicbert@p4", {"n_partitions": 4, "step_matched": True}) != old
+
+
 def test_config_hash_depends_on_data_and_settings():
     a = config_hash({"source": "r8"}, "bert", {"epochs": 1})
     assert a == config_hash({"source": "r8"}, "bert", {"epochs": 1}) and len(a) == 16
@@ -468,9 +475,20 @@ def test_bad_variant_names_are_clear_errors(tmp_path, bad):
 
 def test_table3_preset_lists_the_paper_rows_as_variants():
     cfg = resolve_config(preset="table3")
-    assert cfg.methods[-4:] == ("topicbert", "topicbert@p2", "topicbert@p4", "topicbert@p8")
+    assert cfg.methods[-6:] == ("topicbert", "topicbert@p2", "topicbert@p4", "topicbert@p8",
+                                "topicbert@p4-steps", "topicbert@p8-steps")
     p4 = method_settings("topicbert@p4", cfg.settings)
     assert p4["n_partitions"] == 4 and p4["max_length"] == 256 and p4["alpha"] == 0.9
-    assert method_settings("bert@fixed", cfg.settings)["padding"] == "max_length"
+    assert not p4.get("step_matched") and method_settings("topicbert@p4-steps", cfg.settings)["step_matched"]
+    # three BERT-N baselines (issue 15): fixed padding, dynamic with random batches, dynamic with grouped ones
+    baselines = {m: resolved_settings(m, cfg) for m in ("bert@fixed", "bert@random", "bert")}
+    assert {m: (s["padding"], s["batching"]) for m, s in baselines.items()} == {
+        "bert@fixed": ("max_length", "random"), "bert@random": ("dynamic", "random"),
+        "bert": ("dynamic", "grouped")}
+    # every fine-tuned row: the same precision, epochs, batch size and N; every TopicBERT row grouped
+    tuned = [m for m in cfg.methods if m.split("@")[0] in ("bert", "topicbert")]
+    assert {(s["precision"], s["epochs"], s["batch_size"], s["max_length"])
+            for s in (resolved_settings(m, cfg) for m in tuned)} == {("fp32", 3.0, 16, 256)}
+    assert {resolved_settings(m, cfg)["batching"] for m in tuned if m.startswith("topicbert")} == {"grouped"}
     small = method_settings("bert@small", cfg.settings)  # DistilBERT's row: every second MiniLM layer
     assert small["encoder_layers"] == "0,2,4" and small["max_length"] == 256

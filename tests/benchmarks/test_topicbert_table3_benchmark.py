@@ -12,8 +12,10 @@ from tests.benchmarks import load_benchmark
 bench = load_benchmark("topicbert_table3")
 
 
-def _row(method, seed, f1, epoch_s, p=None):
-    notes = {"n_partitions": p} if p else {}
+def _row(method, seed, f1, epoch_s, p=None, steps=None, **notes):
+    notes = {**({"n_partitions": p} if p else {}), **notes}
+    if steps is not None:
+        notes["optimizer_steps_per_epoch"] = steps
     return {"method": method, "seed": seed, "macro_f1": f1, "accuracy": f1, "epoch_duration_s": epoch_s,
             "train_duration_s": 3 * epoch_s, "flops": 100.0 / (p or 1), "notes": notes}
 
@@ -40,7 +42,7 @@ def test_comparisons_give_speedup_retention_and_the_paper_targets():
     assert comps[("topicbert@p8", "bert")]["meets_target"] is False  # fast but 88.9% retention
     assert comps[("topicbert", "bert")]["meets_target"] is True  # p = 1: F1 at or above BERT-N
     assert comps[("topicbert", "bert")]["target"].startswith("macro-F1 >= BERT-N")
-    assert len(comps) == 6  # 3 TopicBERT rows x 2 baselines, nothing for bert or cnn
+    assert len(comps) == 6  # 3 TopicBERT rows x 2 baselines present, nothing for bert or cnn
 
 
 def test_paired_per_seed_ratios_and_the_small_encoder_row():
@@ -64,6 +66,113 @@ def test_paired_per_seed_ratios_and_the_small_encoder_row():
     assert small["macro_f1_diff_std"] is None  # one paired seed
 
 
+def _three_baselines():
+    """Two seeds of the three BERT-N baselines, TopicBERT-N/4 and its step-matched twin (made-up values)."""
+    return [
+        _row("bert@fixed", 0, 0.90, 120.0, steps=309, batching="random"),
+        _row("bert@fixed", 1, 0.88, 110.0, steps=309, batching="random"),
+        _row("bert@random", 0, 0.90, 100.0, steps=309, batching="random"),
+        _row("bert@random", 1, 0.90, 100.0, steps=309, batching="random"),
+        _row("bert", 0, 0.92, 80.0, steps=309, batching="grouped"),
+        _row("bert", 1, 0.90, 60.0, steps=309, batching="grouped"),
+        _row("topicbert@p4", 0, 0.93, 40.0, p=4, steps=627, batching="grouped"),
+        _row("topicbert@p4", 1, 0.92, 40.0, p=4, steps=627, batching="grouped"),
+        _row("topicbert@p4-steps", 0, 0.91, 38.0, p=4, steps=314, batching="grouped", step_matched=True,
+             gradient_accumulation_steps=2, train_batch_size=16),
+        _row("topicbert@p4-steps", 1, 0.89, 38.0, p=4, steps=314, batching="grouped", step_matched=True,
+             gradient_accumulation_steps=2, train_batch_size=16),
+    ]
+
+
+def test_three_baselines_give_paired_per_seed_differences_with_mean_and_std():
+    summary = bench.summarize_rows(_three_baselines())
+    assert summary["bert"]["optimizer_steps_per_epoch"] == 309
+    assert summary["topicbert@p4-steps"]["step_matched"] is True
+    assert summary["topicbert@p4"]["step_matched"] is False
+    comps = bench.compare_rows(summary)
+    assert [c["baseline"] for c in comps if c["method"] == "topicbert@p4"] == ["bert@fixed", "bert@random",
+                                                                              "bert"]
+    by = {(c["method"], c["baseline"]): c for c in comps}
+    fixed = by[("topicbert@p4", "bert@fixed")]
+    assert fixed["baseline_batching"] == "fixed"
+    assert fixed["macro_f1_diff_per_seed"] == pytest.approx({"0": 0.03, "1": 0.04})
+    assert fixed["macro_f1_diff_mean"] == pytest.approx(0.035)
+    assert fixed["macro_f1_diff_std"] == pytest.approx(0.0070711, rel=1e-4)
+    assert fixed["speedup_per_seed"] == pytest.approx({"0": 3.0, "1": 2.75})
+    assert fixed["speedup_per_seed_mean"] == pytest.approx(2.875)
+    assert fixed["speedup_per_seed_std"] == pytest.approx(0.1767767, rel=1e-4)
+    grouped = by[("topicbert@p4", "bert")]
+    assert grouped["speedup"] == pytest.approx(70.0 / 40.0)  # ratio of the paired seeds' mean T_epoch
+    assert grouped["speedup_per_seed"] == pytest.approx({"0": 2.0, "1": 1.5})
+    assert grouped["optimizer_steps_ratio"] == pytest.approx(627 / 309)
+    assert by[("topicbert@p4-steps", "bert")]["optimizer_steps_ratio"] == pytest.approx(314 / 309)
+
+
+def test_targets_are_checked_against_all_three_baselines_and_the_baseline_spread():
+    rows = _three_baselines()
+    summary = bench.summarize_rows(rows)
+    targets = {t["row"]: t for t in bench.check_targets(summary, bench.compare_rows(summary))}
+    p4 = targets["topicbert@p4"]
+    assert p4["per_baseline"] == {"bert@fixed": True, "bert@random": True, "bert": True}
+    assert p4["met"] is True and p4["missing_baselines"] == []
+    # the step-matched row keeps 98.9% of the grouped baseline's F1: met against two, not against all three
+    steps = targets["topicbert@p4-steps"]
+    assert steps["per_baseline"]["bert"] is False and steps["met"] is False
+    # BERT-N's spread over seeds: fixed std 0.0141 < 0.015, grouped 0.0141, random 0
+    assert targets["bert@fixed"]["met"] is True and targets["bert@random"]["value"] == pytest.approx(0.0)
+    wide = [dict(r, macro_f1=0.80) if (r["method"], r["seed"]) == ("bert", 1) else r for r in rows]
+    summary = bench.summarize_rows(wide)
+    targets = {t["row"]: t for t in bench.check_targets(summary, bench.compare_rows(summary))}
+    assert targets["bert"]["met"] is False  # 0.92 and 0.80: std 8.5 points
+    # a missing baseline leaves the verdict open unless another already failed
+    partial = [r for r in rows if r["method"] != "bert@random"]
+    summary = bench.summarize_rows(partial)
+    targets = {t["row"]: t for t in bench.check_targets(summary, bench.compare_rows(summary))}
+    assert targets["topicbert@p4"]["met"] is None
+    assert targets["topicbert@p4"]["missing_baselines"] == ["bert@random"]
+    assert targets["topicbert@p4-steps"]["met"] is False
+
+
+def test_step_ablation_pairs_each_step_matched_row_with_its_twin():
+    ablations = bench.step_ablations(bench.summarize_rows(_three_baselines()))
+    assert len(ablations) == 1
+    a = ablations[0]
+    assert (a["method"], a["twin"], a["n_partitions"]) == ("topicbert@p4-steps", "topicbert@p4", 4)
+    assert (a["optimizer_steps_per_epoch"], a["twin_optimizer_steps_per_epoch"]) == (314, 627)
+    assert a["macro_f1_diff_per_seed"] == pytest.approx({"0": -0.02, "1": -0.03})
+    assert a["macro_f1_diff_mean"] == pytest.approx(-0.025)
+    assert a["speedup_per_seed"] == pytest.approx({"0": 40 / 38, "1": 40 / 38})
+
+
+def test_optimizer_steps_fall_back_to_train_steps_over_epochs():
+    assert bench.optimizer_steps({"notes": {"optimizer_steps_per_epoch": 309}}) == 309
+    assert bench.optimizer_steps({"notes": {}, "train_steps": 927, "n_epochs": 3}) == 309
+    assert bench.optimizer_steps({"notes": {}}) is None  # rows written before issue 15
+
+
+def test_markdown_shows_steps_batching_targets_and_the_ablation():
+    rows = _three_baselines()
+    summary = bench.summarize_rows(rows)
+    comps = bench.compare_rows(summary)
+    result = {"rows": summary, "comparisons": comps, "targets": bench.check_targets(summary, comps),
+              "ablations": bench.step_ablations(summary), "command": "python x.py", "run_dir": "runs/x",
+              "data": {"dataset": "r8"}}
+    lines = bench.render_markdown(result).splitlines()
+    row = next(ln for ln in lines if ln.startswith("| TopicBERT-N/4, BERT-N's steps"))
+    assert "| grouped |" in row and "| 314 (16 × 2) |" in row
+    assert "| random |" in next(ln for ln in lines if ln.startswith("| BERT-N (fixed padding"))
+    grouped = next(ln for ln in lines if ln.startswith("| BERT-N (dynamic padding, length-grouped"))
+    assert "| grouped |" in grouped
+    verdict = next(ln for ln in lines if ln.startswith("| `topicbert@p4` | `bert@fixed` (fixed)"))
+    assert "+0.030, +0.040" in verdict and "+0.035 ± 0.007" in verdict
+    assert "3.00, 2.75 (2.88 ± 0.18)" in verdict
+    assert "| 2.03 |" in verdict  # optimizer steps ratio 627 / 309
+    target = next(ln for ln in lines if ln.startswith("| `topicbert@p4-steps` | speedup"))
+    assert "`bert`: **no**" in target and target.endswith("| **no** |")
+    ablation = next(ln for ln in lines if ln.startswith("| `topicbert@p4-steps` | `topicbert@p4` |"))
+    assert "314, 627" in ablation and "-0.025 ± 0.007" in ablation
+
+
 def test_markdown_has_the_paper_rows_and_the_verdicts():
     rows = [_row("bert", 0, 0.90, 100.0), _row("bert", 1, 0.80, 100.0), _row("cnn", 0, 0.5, 1.0),
             _row("topicbert@p4", 0, 0.895, 50.0, p=4), _row("topicbert@p4", 1, 0.70, 50.0, p=4)]
@@ -75,6 +184,7 @@ def test_markdown_has_the_paper_rows_and_the_verdicts():
     text = bench.render_markdown(result)
     lines = text.splitlines()
     table = [ln for ln in lines if ln.startswith("| ") and "`" in ln]
+    # rows without a recorded batching (written before the grouped default) keep the old name
     assert [ln.split("|")[1].strip() for ln in table[:3]] == ["CNN", "BERT-N (dynamic padding)",
                                                              "TopicBERT-N/4"]
     assert "0.850 ± 0.071" in table[1]  # bert over seeds 0 and 1

@@ -129,3 +129,81 @@ def test_encoder_layers_gives_a_topic_distilbert_stand_in(tiny_bert4_dir, tmp_pa
     np.testing.assert_allclose(loaded.predict_proba(TOY_TEXTS), method.predict_proba(TOY_TEXTS), rtol=1e-5)
     with pytest.raises(ConfigError, match="encoder_layers"):
         get_method_class("topicbert")(encoder_layers="x")
+
+
+# ---- step-matched ablation (issue 15) ----------------------------------------------------------------
+def test_step_matched_batches_give_each_step_the_partitions_of_batch_size_documents():
+    from frugaltext.methods.topicbert import step_matched_batches
+
+    # Reuters-8 at N = 256 (docs/topicbert.md): m = 1.28, 2.03, 3.77 for p = 2, 4, 8
+    assert step_matched_batches(16, 1.0) == (16, 1)
+    assert step_matched_batches(16, 1.28) == (20, 1)
+    assert step_matched_batches(16, 2.03) == (16, 2)
+    assert step_matched_batches(16, 3.77) == (15, 4)
+    assert step_matched_batches(16, 1.5) == (12, 2)  # E = 24 (halves round up), k = round(1.5) = 2
+    for batch, m in ((1, 1.0), (4, 2.6), (16, 7.9), (32, 1.1)):
+        micro, k = step_matched_batches(batch, m)
+        effective = round(batch * m)
+        assert effective <= micro * k <= effective + k - 1
+        assert 0.75 * batch <= micro <= 1.5 * batch
+    for bad in ((0, 2.0), (16, 0.5), (16, float("nan"))):
+        with pytest.raises(ValueError, match="step_matched_batches"):
+            step_matched_batches(*bad)
+
+
+def test_optimizer_steps_per_epoch_follows_the_trainer():
+    from frugaltext.training.hf import optimizer_steps_per_epoch
+
+    assert optimizer_steps_per_epoch(4936, 16) == 309
+    assert optimizer_steps_per_epoch(10020, 16, 2) == 314  # 627 batches, 2 per step, the last one alone
+    assert optimizer_steps_per_epoch(10, 4, 1, n_processes=2) == 2  # 3 batches over 2 processes
+    assert optimizer_steps_per_epoch(0, 4) == 1
+    with pytest.raises(ValueError, match="batch_size"):
+        optimizer_steps_per_epoch(10, 0)
+
+
+def _long_toy():
+    """24 documents of 2-3 toy texts each (10-17 words): 2-3 partitions of 6 words at N = 32, p = 4."""
+    texts, labels = [], []
+    for i in range(24):
+        parts = [TOY_TEXTS[(i + j) % 8] for j in range(2 + i % 2)]
+        texts.append(" ".join(parts))
+        labels.append(TOY_LABELS[i % 8])
+    return make_data(texts, labels)
+
+
+def test_step_matched_gives_bert_n_optimizer_steps_per_epoch(tiny_bert_dir):
+    data = _long_toy()
+    common = dict(model_name_or_path=str(tiny_bert_dir), epochs=2, batch_size=4, learning_rate=1e-3,
+                  warmup_ratio=0.0, max_length=32, show_progress=False, select_best=False)
+    bert = get_method_class("bert")(**common)
+    bert.fit(data, CostMeter(), seed=0)
+    bert_steps = bert.cost_notes()["optimizer_steps_per_epoch"]
+    assert bert_steps == 6 and bert.train_steps == 2 * bert_steps  # 24 documents / 4, the Trainer agrees
+    topic = {**{k: v for k, v in FAST.items() if k not in common and k != "epochs"}, **common,
+             "n_partitions": 4}
+    steps = {}
+    for matched in (False, True):
+        method = get_method_class("topicbert")(step_matched=matched, **topic)
+        method.fit(data, CostMeter(), seed=0)
+        notes = method.cost_notes()
+        assert notes["mean_partitions_per_document"] > 2  # 2-3 partitions per document
+        # the helper's count agrees with the Trainer's
+        assert method.train_steps == 2 * notes["optimizer_steps_per_epoch"]
+        assert notes["step_matched"] is matched
+        steps[matched] = notes
+    # the authors' batching: batch_size partitions per step, about m times BERT-N's steps
+    assert steps[False]["optimizer_steps_per_epoch"] >= 2 * bert_steps
+    assert steps[False]["gradient_accumulation_steps"] == 1
+    # step-matched: the partitions of about batch_size documents per step, BERT-N's steps within rounding
+    assert abs(steps[True]["optimizer_steps_per_epoch"] - bert_steps) <= 1
+    assert steps[True]["gradient_accumulation_steps"] >= 2
+    assert steps[True]["train_examples"] == steps[False]["train_examples"]  # same data, same epochs
+
+
+def test_step_matched_refuses_what_is_not_a_boolean():
+    with pytest.raises(ConfigError, match="'step_matched': must be true or false"):
+        get_method_class("topicbert")(step_matched="sometimes")
+    with pytest.raises(ConfigError, match="'step_matched': must be true or false"):
+        get_method_class("topicbert")(step_matched=2)
+    assert get_method_class("topicbert")(step_matched="yes").settings.step_matched is True

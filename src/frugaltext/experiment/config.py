@@ -986,8 +986,9 @@ def _plain(value: Any) -> Any:
 
 
 #: Settings introduced after the first results were stored, with the value that means "as before"
-#: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row).
-NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None}
+#: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row; ``step_matched``: the
+#: optimizer steps TopicBERT always took, added with the step-matched ablation of issue 15).
+NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None, "step_matched": False}
 
 
 def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:

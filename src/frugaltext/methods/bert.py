@@ -112,7 +112,8 @@ class BertMethod(TorchMethod):
         keep_encoder_layers(self.model, parse_encoder_layers(s.encoder_layers))
 
     def run_details(self) -> dict[str, Any]:
-        """The encoder and its size; precision, batching and quantization (:meth:`fast_path_details`)."""
+        """The encoder and its size; precision, batching and quantization (:meth:`fast_path_details`); after
+        ``fit``, the optimizer steps per epoch, batch size and gradient accumulation of the training."""
         if self.model is None:
             return {}
-        return {**encoder_details(self.model.config), **self.fast_path_details()}
+        return {**self.details, **encoder_details(self.model.config), **self.fast_path_details()}

@@ -13,6 +13,7 @@ probabilities) follow the authors' code; see :mod:`frugaltext.models.topicbert`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,23 @@ class TopicBertSettings(NVDMSettings, FastPathSettings):
     alpha : float in [0, 1]
         Weight of the classification loss (paper optimum 0.9, Table 7).
     epochs, batch_size, eval_batch_size, learning_rate, weight_decay, warmup_ratio : joint fine-tuning
-        (AdamW, linear decay; the same defaults as ``bert``). ``batch_size`` counts partitions.
+        (AdamW, linear decay; the same defaults as ``bert``). ``batch_size`` counts partitions (the authors'
+        code), so with p > 1 an epoch takes about m times more optimizer steps than BERT-N's at the same
+        ``batch_size``, m being the mean partitions per training document (2.03 for p = 4 on Reuters-8 at
+        N = 256), unless ``step_matched``.
+    step_matched : bool
+        Step-matched ablation (issue 15): give an epoch the optimizer steps of BERT-N at the same
+        ``batch_size`` by making each optimizer step see the partitions of about ``batch_size`` documents.
+        The effective batch is E = round(batch_size x m) partitions, realised with the Trainer's gradient
+        accumulation as k = max(1, round(E / batch_size)) micro-batches of ceil(E / k) partitions
+        (:func:`step_matched_batches`; e.g. batch 16: m = 2.03 gives 2 x 16, m = 3.77 gives 4 x 15, m = 1.28
+        gives 1 x 20). Why this way: the number of epochs (so how often each document is seen, which fewer
+        epochs would change), the data order, the learning-rate schedule's shape (warm-up and decay follow
+        the steps) and, where m is near an integer, the micro-batch (so the memory and the speed of a
+        forward/backward pass, hence T_epoch) stay those of TopicBERT-N/p; the optimizer steps per epoch
+        become those of BERT-N (within rounding; ``optimizer_steps_per_epoch`` in the row's notes), so only
+        the step count and the partitions per step change. The micro-batch stays within 3/4 and 3/2 of
+        ``batch_size``. With p = 1 (m = 1) it changes nothing.
     topic_lr_factor : float > 0
         NVDM learning rate during joint fine-tuning = ``learning_rate`` x this (authors' ``gsm_lr_factor``).
     max_grad_norm : float
@@ -136,6 +153,7 @@ class TopicBertSettings(NVDMSettings, FastPathSettings):
     weight_decay: float = setting(0.01, ge=0)
     warmup_ratio: float = setting(0.1, ge=0, lt=1)
     max_grad_norm: float = setting(1.0, ge=0)
+    step_matched: bool = False
     select_best: bool = True
     dropout: float | None = setting(None, ge=0, le=1)
     projection_activation: str | None = setting(None, choices=("gelu", "tanh", "relu"))
@@ -149,6 +167,38 @@ class TopicBertSettings(NVDMSettings, FastPathSettings):
         super()._check()
         partition_length(self.n_partitions, self.max_length)
         parse_encoder_layers(self.encoder_layers, "topicbert: encoder_layers")
+
+
+def step_matched_batches(batch_size: int, mean_partitions: float) -> tuple[int, int]:
+    """Micro-batch and gradient accumulation that give each optimizer step the partitions of about
+    ``batch_size`` documents (``topicbert``'s ``step_matched``; issue 15's step-matched ablation).
+
+    Parameters
+    ----------
+    batch_size : int >= 1
+        BERT-N's batch size in documents (the ``batch_size`` setting).
+    mean_partitions : float >= 1
+        m, the mean partitions per training document.
+
+    Returns
+    -------
+    (micro_batch, gradient_accumulation_steps) : (int, int)
+        E = round(batch_size x m) partitions per step (halves rounded up), k = max(1, round(E / batch_size))
+        accumulated micro-batches of ceil(E / k) partitions, so that micro_batch x k is E (or up to k - 1
+        more) and the micro-batch stays between 3/4 and 3/2 of ``batch_size`` (exactly it when
+        batch_size x m is a multiple of batch_size).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` < 1 or ``mean_partitions`` < 1 (or not finite).
+    """
+    if batch_size < 1 or not (math.isfinite(mean_partitions) and mean_partitions >= 1):
+        raise ValueError(f"step_matched_batches: need batch_size >= 1 and mean_partitions >= 1, got "
+                         f"{batch_size} and {mean_partitions}")
+    effective = max(1, math.floor(batch_size * mean_partitions + 0.5))
+    accumulation = max(1, math.floor(effective / batch_size + 0.5))
+    return math.ceil(effective / accumulation), accumulation
 
 
 @register
@@ -290,8 +340,21 @@ class TopicBertMethod(TorchMethod):
         return self._partitions(data.validation.texts, self._pretrained.bow_valid, data.validation.labels)
 
     def _train(self, data: Any, train_ds: Any, eval_ds: Any, workdir: Path, seed: int, meter: Any) -> Any:
+        """The joint fine-tuning; with ``step_matched``, in micro-batches with gradient accumulation
+        (:func:`step_matched_batches`), recorded in the notes as ``step_matched_batch`` (micro-batch x
+        accumulation) and ``step_matched_effective_batch``."""
+        s = self.settings
+        extra: dict[str, Any] = {}
+        if s.step_matched:
+            micro, accumulation = step_matched_batches(s.batch_size, len(train_ds) / max(1, len(data.train)))
+            extra = {"batch_size": micro, "gradient_accumulation_steps": accumulation}
+            self.details.update({"step_matched_batch": f"{micro} x {accumulation}",
+                                 "step_matched_effective_batch": micro * accumulation})
+            logger.info("step-matched: %d partitions per step (%d accumulated micro-batches of %d)",
+                        micro * accumulation, accumulation, micro)
+        self.details["step_matched"] = s.step_matched
         args = self._training_args(workdir, seed, evaluate_each_epoch=eval_ds is not None,
-                                   max_grad_norm=self.settings.max_grad_norm)
+                                   max_grad_norm=s.max_grad_norm, **extra)
         return self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data),
                                  optimizers=(self._optimizer(self.model, args), None))
 

@@ -40,8 +40,10 @@ from frugaltext.training.hf import (
     logits_to_proba,
     make_compute_metrics,
     make_training_args,
+    optimizer_steps_per_epoch,
     save_checkpoint,
     train_with_trainer,
+    world_size,
 )
 
 logger = logging.getLogger("frugaltext.training")
@@ -193,7 +195,21 @@ class TorchMethod(Method):
         self.train_history += list(trainer.state.log_history)
         self.train_steps += int(trainer.state.global_step)
         self.resumed_steps += resumed
+        self.details.update(self._step_details(train_ds, args))
         return trainer
+
+    @staticmethod
+    def _step_details(train_ds: Any, args: Any) -> dict[str, Any]:
+        """``optimizer_steps_per_epoch`` (:func:`frugaltext.training.hf.optimizer_steps_per_epoch`),
+        ``train_batch_size`` (examples per forward pass and process), ``gradient_accumulation_steps`` and
+        ``train_examples`` of a Trainer run, for the results row's notes (the last stage's, when a method
+        trains in several)."""
+        k = int(args.gradient_accumulation_steps)
+        return {"optimizer_steps_per_epoch": optimizer_steps_per_epoch(
+                    len(train_ds), int(args.per_device_train_batch_size), k, world_size()),
+                "train_batch_size": int(args.per_device_train_batch_size),
+                "gradient_accumulation_steps": k,
+                "train_examples": len(train_ds)}
 
     def _after_training(self, data: Any, seed: int, trainer: Any) -> None:
         """Work after training (calibration, topic quality...); the model is in eval mode."""

@@ -9,6 +9,7 @@ Why the ``Trainer``: launched with ``torchrun --nproc_per_node K -m frugaltext t
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -127,6 +128,41 @@ def make_training_args(
             kwargs["ddp_backend"] = "gloo"
     kwargs.update(extra)
     return TrainingArguments(**kwargs)
+
+
+def optimizer_steps_per_epoch(n_examples: int, batch_size: int, gradient_accumulation_steps: int = 1,
+                              n_processes: int = 1) -> int:
+    """Optimizer steps in one epoch of the ``Trainer`` (transformers 5.23,
+    ``Trainer.set_initial_training_values``).
+
+    Parameters
+    ----------
+    n_examples : int >= 0
+        Training examples (documents; partitions for TopicBERT-N/p).
+    batch_size : int >= 1
+        Examples per forward/backward pass and process (``per_device_train_batch_size``).
+    gradient_accumulation_steps : int >= 1
+        Batches whose gradients are summed into one optimizer step.
+    n_processes : int >= 1
+        Data-parallel processes: each gets ``ceil(batches / n_processes)`` of the ``ceil(n / batch_size)``
+        batches (accelerate's even batches; the last batch is kept, ``dataloader_drop_last=False``).
+
+    Returns
+    -------
+    int
+        ``max(1, ceil(batches_per_process / gradient_accumulation_steps))``.
+
+    Raises
+    ------
+    ValueError
+        If a count is negative or a size is below 1.
+    """
+    if n_examples < 0 or min(batch_size, gradient_accumulation_steps, n_processes) < 1:
+        raise ValueError(f"optimizer_steps_per_epoch: need n_examples >= 0 and batch_size, "
+                         f"gradient_accumulation_steps, n_processes >= 1; got {n_examples}, {batch_size}, "
+                         f"{gradient_accumulation_steps}, {n_processes}")
+    batches = math.ceil(math.ceil(n_examples / batch_size) / n_processes)
+    return max(1, math.ceil(batches / gradient_accumulation_steps))
 
 
 class StepCheckpointCallback(TrainerCallback):
