@@ -22,6 +22,14 @@ variant ``topicbert@p2`` runs ``topicbert`` with the settings of ``topicbert`` u
 plot points carry the variant name. This is how one comparison holds TopicBERT-N, N/2, N/4 and N/8 (Table 3
 of Chaudhary et al. 2020) or ``bert`` with fixed and with dynamic padding.
 
+A variant that differs from another method of the comparison only in inference-time settings
+(:data:`INFERENCE_ONLY_SETTINGS`: ``inference_quantization``) trains nothing: ``bert@int8:
+{inference_quantization: int8}`` is evaluated and costed with the model ``bert`` trained for the same seed
+(:func:`trained_by`; the runner copies bert's training costs into its row and notes ``trained_by: bert``).
+``precision`` is not inference-only (bf16 also trains in mixed precision), so ``bert@bf16: {precision: bf16}``
+trains its own model; so do early-exit variants of ``exit_rule``/``target_retention`` (calibrated inside
+``fit``).
+
 :func:`config_hash` (data identity + method + resolved settings) identifies a finished run, so that
 :func:`frugaltext.experiment.runner.run_compare` can resume; its value must never change for the same inputs.
 """
@@ -43,6 +51,7 @@ from frugaltext.errors import ConfigError, DataNotFoundError
 
 __all__ = [
     "CompareConfig",
+    "INFERENCE_ONLY_SETTINGS",
     "NEUTRAL_NEW_SETTINGS",
     "PRESETS",
     "SELECT_DEFAULTS",
@@ -55,6 +64,7 @@ __all__ = [
     "parse_overrides",
     "resolve_config",
     "resolved_settings",
+    "trained_by",
     "write_config",
 ]
 
@@ -694,6 +704,61 @@ def _plain(value: Any) -> Any:
 #: Settings introduced after the first results were stored, with the value that means "as before"
 #: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row).
 NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None}
+
+
+#: Settings that change only how a trained model predicts (issue 12 item 5): a method differing from another
+#: of the same comparison only in these reuses that one's trained model (:func:`trained_by`). ``precision`` is
+#: not among them: bf16 also changes training (mixed precision in the Trainer).
+INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization",)
+
+
+def trained_by(config: CompareConfig) -> dict[str, str]:
+    """Which methods of ``config`` reuse the trained model of another: ``{derived method: training method}``.
+
+    A method is *derived* when its resolved settings (:func:`resolved_settings`) equal those of another
+    method of the same registered method (``bert`` for ``bert@int8``) in everything but
+    :data:`INFERENCE_ONLY_SETTINGS` (and differ in at least one of those: an exact duplicate still trains),
+    that other method trains its own model, and the method saves models (``saves_model``). Plain names are
+    considered as trainers first, then variants in the order listed, so ``bert@int8`` reuses ``bert`` even
+    when listed before it; of several candidates the first listed wins.
+
+    >>> cfg = CompareConfig(methods=("bert", "bert@int8"),
+    ...                     settings={"bert@int8": {"inference_quantization": "int8"}})
+    >>> trained_by(cfg)
+    {'bert@int8': 'bert'}
+
+    Returns
+    -------
+    dict of str to str
+        Empty when every method trains its own model.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown method or setting (from :func:`resolved_settings`).
+    """
+    from frugaltext.methods.base import get_method_class
+
+    trainers: list[str] = []
+    derived: dict[str, str] = {}
+    ordered = sorted(config.methods, key=lambda m: VARIANT_SEPARATOR in m)  # stable: plain names first
+    for method in ordered:
+        if not get_method_class(base_method(method)).saves_model:
+            trainers.append(method)
+            continue
+        settings = resolved_settings(method, config)
+        training = {k: v for k, v in settings.items() if k not in INFERENCE_ONLY_SETTINGS}
+        for candidate in trainers:
+            if base_method(candidate) != base_method(method):
+                continue
+            other = resolved_settings(candidate, config)
+            same_training = {k: v for k, v in other.items() if k not in INFERENCE_ONLY_SETTINGS} == training
+            if same_training and other != settings:
+                derived[method] = candidate
+                break
+        else:
+            trainers.append(method)
+    return {m: derived[m] for m in config.methods if m in derived}
 
 
 def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:
