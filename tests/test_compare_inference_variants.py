@@ -5,6 +5,8 @@ costs copied, resume re-evaluates only (issue 12 item 5)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 
@@ -12,9 +14,11 @@ from frugaltext.data import load_data
 from frugaltext.experiment.config import CompareConfig, resolve_config, trained_by
 from frugaltext.experiment.results import read_results, write_results
 from frugaltext.experiment.runner import TRAINING_COST_KEYS, run_compare
+from frugaltext.manifest import verify_manifest
 from frugaltext.methods import get_method_class, load_model
 from frugaltext.methods.base import probabilities_to_predictions
 from frugaltext.metrics import classification_metrics
+from frugaltext.selection import _reused_inference_settings, _set_inference_settings
 from tests.helpers import tiny_bert_settings, write_tiny_corpus
 
 INT8 = {"inference_quantization": "int8"}
@@ -85,6 +89,16 @@ def test_an_int8_variant_reuses_the_trained_model_and_resumes(tmp_path, tiny_ber
     scores = classification_metrics(data.test.labels, predicted, data.label_names, False)
     assert int8["macro_f1"] == scores["macro_f1"] and int8["per_class"] == json.loads(
         json.dumps(scores["per_class"]))
+
+    # `select` picking bert@int8 copies bert's folder (hard links) and writes int8 into the copy only
+    selected = tmp_path / "selected"
+    shutil.copytree(out / "models" / "bert-seed0", selected, copy_function=os.link)
+    _set_inference_settings(selected, _reused_inference_settings(int8))
+    assert _reused_inference_settings(bert) == {}
+    assert load_model(selected).settings.inference_quantization == "int8"
+    assert verify_manifest(selected) is None
+    assert load_model(out / "models" / "bert-seed0").settings.inference_quantization == "none"
+    assert verify_manifest(out / "models" / "bert-seed0") is None
 
     # resume: a finished bert and a missing bert@int8 row -> only the evaluation runs
     write_results([r for r in read_results(out / "results.json") if r["method"] == "bert"], out)

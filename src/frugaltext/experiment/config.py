@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from frugaltext.errors import ConfigError, DataNotFoundError
+from frugaltext.fastpath import INFERENCE_ONLY_SETTINGS
 
 __all__ = [
     "CompareConfig",
@@ -704,12 +705,6 @@ def _plain(value: Any) -> Any:
 #: Settings introduced after the first results were stored, with the value that means "as before"
 #: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row).
 NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None}
-
-
-#: Settings that change only how a trained model predicts (issue 12 item 5): a method differing from another
-#: of the same comparison only in these reuses that one's trained model (:func:`trained_by`). ``precision`` is
-#: not among them: bf16 also changes training (mixed precision in the Trainer).
-INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization",)
 
 
 def trained_by(config: CompareConfig) -> dict[str, str]:
