@@ -16,6 +16,16 @@ measures in one process and **interleaved**:
   (:func:`frugaltext.models.early_exit.early_exit_curve`), with throughput at batch 32 and batch 1 on stated
   subsets.
 
+With ``--stack int8,bf16`` (issue 16 item 2) the full-depth and calibrated settings are also timed stacked
+with the fast path's inference options, interleaved with the others: ``<setting>@int8`` predicts with the
+dynamic int8 copy of the model (:func:`frugaltext.fastpath.quantize_int8`, what
+``load_model(dir, quantization="int8")`` uses) and ``<setting>@bf16`` under ``torch.autocast`` bf16 (the
+``precision: bf16`` inference path). bf16 rows run only where ``resolve_precision("auto")`` picks bf16 (a CPU
+with ``amx_bf16``/``avx512_bf16`` or a CUDA device with bf16), unless ``--stack-force-bf16``; elsewhere bf16
+is emulated and the JSON says why it was left out. Every row carries ``inference_quantization`` and
+``precision``; its macro-F1, exits and FLOPs come from an all-exit pass of that combination, and its speed-up
+and retention are against the float32 full-depth row of the same run.
+
 Writes ``--output`` (JSON, atomically) and, next to it, ``<stem>_curve.png``, ``<stem>_curve_throughput.png``
 and ``<stem>_hist_<rule>.png``. Speed-up follows Mei (2020), *How to design a sustainably accurate and fast
 model for text classification tasks*, Table 2, where it is a FLOPs ratio (``flops_speedup`` here); the
@@ -57,6 +67,9 @@ logger = logging.getLogger("benchmarks.early_exit")
 
 #: Name of the full-depth reference setting (rule "none": all layers, final classifier only).
 FULL_DEPTH = "full_depth"
+
+#: Inference variants ``--stack`` can add: int8 dynamic quantization and bf16 autocast (issue 16 item 2).
+STACK_VARIANTS = ("int8", "bf16")
 
 
 # ==================================================================================================
@@ -191,6 +204,86 @@ def comparison_summary(
     return out
 
 
+def parse_stack(text: str | None) -> tuple[str, ...]:
+    """The variants of ``--stack``: ``"int8,bf16"`` -> ``("int8", "bf16")``; None or ``""`` -> ``()``.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`STACK_VARIANTS` or one given twice.
+    """
+    names = [part.strip().lower() for part in (text or "").split(",") if part.strip()]
+    unknown = [n for n in names if n not in STACK_VARIANTS]
+    if unknown:
+        raise ValueError(f"--stack: unknown variant(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(STACK_VARIANTS)}, comma-separated (e.g. --stack int8,bf16)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--stack lists a variant twice: {text!r}")
+    return tuple(names)
+
+
+def stack_combination(variant: str | None) -> dict[str, str]:
+    """``inference_quantization`` and ``precision`` of a row: None (the plain row) is ``none``/``fp32``,
+    ``"int8"`` is ``int8``/``fp32`` (int8 kernels take fp32 activations), ``"bf16"`` is ``none``/``bf16``."""
+    if variant not in (None, *STACK_VARIANTS):
+        raise ValueError(f"unknown stack variant {variant!r}; choose from {', '.join(STACK_VARIANTS)}")
+    return {"inference_quantization": "int8" if variant == "int8" else "none",
+            "precision": "bf16" if variant == "bf16" else "fp32"}
+
+
+def bf16_decision(force: bool, auto_precision: tuple[str, str]) -> tuple[bool, str]:
+    """Whether ``--stack bf16`` rows are timed, and why.
+
+    Parameters
+    ----------
+    force : bool
+        ``--stack-force-bf16``: time them even where bf16 is emulated.
+    auto_precision : (str, str)
+        :func:`frugaltext.fastpath.resolve_precision` of ``"auto"`` on this machine (precision, reason).
+    """
+    precision, reason = auto_precision
+    if precision == "bf16":
+        return True, f"precision auto picks bf16 here ({reason})"
+    if force:
+        return True, f"--stack-force-bf16, although precision auto keeps fp32 here ({reason})"
+    return False, (f"not run: precision auto keeps fp32 here ({reason}); bf16 would be emulated and slower "
+                   "(--stack-force-bf16 times it anyway)")
+
+
+def stacked_settings(
+    settings: Mapping[str, Mapping[str, Any]], variants: Sequence[str], stacked: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Every setting with its inference combination, plus ``<name>@<variant>`` copies of those in ``stacked``.
+
+    Parameters
+    ----------
+    settings : mapping name -> setting
+        ``{"rule": ..., "entropy_threshold": ..., "patience": ...}`` each.
+    variants : sequence of str
+        From :data:`STACK_VARIANTS`, in the order the rows are added.
+    stacked : sequence of str
+        Names of ``settings`` to stack (the full-depth and calibrated ones).
+
+    Returns
+    -------
+    dict name -> setting with ``inference_quantization`` and ``precision`` (:func:`stack_combination`) and
+    ``stack`` (the variant, None for the plain rows).
+
+    Raises
+    ------
+    ValueError
+        If a name of ``stacked`` is not in ``settings`` or a variant is unknown.
+    """
+    missing = [n for n in stacked if n not in settings]
+    if missing:
+        raise ValueError(f"stacked_settings: {', '.join(missing)} not among the settings")
+    out = {name: {**setting, **stack_combination(None), "stack": None} for name, setting in settings.items()}
+    for variant in variants:
+        for name in stacked:
+            out[f"{name}@{variant}"] = {**settings[name], **stack_combination(variant), "stack": variant}
+    return out
+
+
 # ==================================================================================================
 # Measurement
 # ==================================================================================================
@@ -291,8 +384,13 @@ def measure_settings(
     -------
     dict name -> dict with rule, threshold, ``macro_f1``, ``mean_exit_layer``, ``flops`` (per document),
     ``exit_layer_histogram``, ``throughput_docs_per_s_batch{32,1}`` (median) with min, max and samples,
-    ``latency_ms_batch{32,1}`` (per document), ``n_timed_docs_batch{32,1}``.
+    ``latency_ms_batch{32,1}`` (per document), ``n_timed_docs_batch{32,1}``, ``inference_quantization`` and
+    ``precision``. A setting with ``inference_quantization: int8`` runs the int8 copy of the model
+    (:func:`frugaltext.fastpath.quantize_int8`), one with ``precision: bf16`` runs under bf16 autocast; each
+    combination gets its own all-exit pass (its macro-F1 and exits are its own), FLOPs are counted on the
+    layers run.
     """
+    from frugaltext.fastpath import autocast, quantize_int8
     from frugaltext.models.early_exit import (
         collect_exit_logits,
         exit_histogram,
@@ -306,22 +404,38 @@ def measure_settings(
     s = method.settings
     num_layers = model.num_layers
     multi = model.config.multi_label
+    device_type = next(model.parameters()).device.type
     texts = list(texts)
     labels = np.asarray(labels)
     b1_texts = texts[: min(batch1_docs, len(texts))]
     batches = {32: make_batches(method, texts, 32), 1: make_batches(method, b1_texts, 1)}
     n_docs = {32: len(texts), 1: len(b1_texts)}
-    all_logits, _, seq_lens = collect_exit_logits(
-        model, texts, labels, method.tokenizer, s.max_length, 32, s.truncation
-    )
+
+    def combination(setting: Mapping[str, Any]) -> tuple[str, str]:
+        return (setting.get("inference_quantization", "none"), setting.get("precision", "fp32"))
+
+    models: dict[str, Any] = {"none": model}
+    if any(combination(x)[0] == "int8" for x in settings.values()):
+        models["int8"] = quantize_int8(model, getattr(method, "int8_keep_fp32", ()))
+    exit_logits: dict[tuple[str, str], Any] = {}
+    seq_lens = None
+    for combo in dict.fromkeys(combination(x) for x in settings.values()):
+        with autocast(combo[1], device_type):
+            exit_logits[combo], _, seq_lens = collect_exit_logits(
+                models[combo[0]], texts, labels, method.tokenizer, s.max_length, 32, s.truncation
+            )
     out: dict[str, dict[str, Any]] = {}
     for name, setting in settings.items():
         kwargs = setting_kwargs(setting)
+        all_logits = exit_logits[combination(setting)]
         exit_layer, logits = simulate_exits(all_logits, model.resolve_exit_settings(**kwargs), multi)
         exits = exit_layer.numpy()
         predicted = predicted_labels(logits, multi).numpy()
+        quantization, precision = combination(setting)
         out[name] = {
             **{k: setting.get(k) for k in ("rule", "entropy_threshold", "patience")},
+            "inference_quantization": quantization,
+            "precision": precision,
             "macro_f1": macro_f1(labels, predicted, multi, model.config.num_labels),
             "mean_exit_layer": float(exits.mean()),
             "flops": float(model.flops_per_document(seq_lens, exits, **kwargs).mean()),
@@ -332,8 +446,11 @@ def measure_settings(
     def measure(b: int, name: str) -> float:
         order, bs = batches[b]
         kwargs = setting_kwargs(settings[name])
-        throughput, real_exits = measure_throughput(model, bs, n_docs[b], **kwargs)
+        quantization, precision = combination(settings[name])
+        with autocast(precision, device_type):
+            throughput, real_exits = measure_throughput(models[quantization], bs, n_docs[b], **kwargs)
         if b == 32:
+            all_logits = exit_logits[(quantization, precision)]
             simulated = simulate_exits(all_logits[:, torch_index(order)],
                                        model.resolve_exit_settings(**kwargs), multi)[0].numpy()
             out[name]["n_exit_mismatch_batch32"] = max(
@@ -393,7 +510,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="test documents timed at batch 1 for each curve point")
     p.add_argument("--no-curve-timing", action="store_true", help="curve without throughput columns")
     p.add_argument("--measure-energy", action="store_true", help="codecarbon during training (estimate)")
+    p.add_argument("--stack", default="",
+                   help="also time full depth and the calibrated rules under int8 and/or bf16 inference, "
+                        "comma-separated: int8,bf16 (bf16 only where precision auto picks it)")
+    p.add_argument("--stack-force-bf16", action="store_true",
+                   help="time the --stack bf16 rows even where bf16 is emulated (no amx_bf16/avx512_bf16)")
     args = p.parse_args(argv)
+    try:
+        args.stack = list(parse_stack(args.stack))
+    except ValueError as err:
+        p.error(str(err))
     if not 0 < args.target_retention <= 1:
         p.error(f"--target-retention must be in (0, 1], got {args.target_retention}")
     for name in ("repeats", "batch1_docs", "curve_batch1_docs"):
@@ -446,6 +572,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     for rule, cal in calibrations.items():
         settings[f"calibrated_{rule}"] = {k: cal.chosen[k] for k in ("rule", "entropy_threshold", "patience")}
+    from frugaltext.fastpath import resolve_precision
+
+    stack_run, stack_not_run = [], {}
+    for variant in args.stack:
+        if variant == "bf16":
+            run_bf16, why = bf16_decision(args.stack_force_bf16, resolve_precision("auto"))
+            if not run_bf16:
+                stack_not_run[variant] = why
+                logger.info("--stack bf16: %s", why)
+                continue
+        stack_run.append(variant)
+    settings = stacked_settings(settings, stack_run, [FULL_DEPTH, *(f"calibrated_{r}" for r in rules)])
     load_before = load_average()
     logger.info("side-by-side timing of %s (load %s)", list(settings), load_before)
     t0 = time.perf_counter()
@@ -540,6 +678,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "retention_definition": "100 * macro-F1 (calibrated) / macro-F1 (full depth), test split, in %",
         "comparison": comparison,
         "comparison_duration_s": comparison_duration_s,
+        "stack": {
+            "requested": list(args.stack),
+            "run": stack_run,
+            "not_run": stack_not_run,
+            "definition": (
+                "<setting>@int8: the dynamic int8 copy of the model (quantize_int8, as load_model(dir, "
+                "quantization='int8')); <setting>@bf16: torch.autocast bf16 (precision bf16 inference); each "
+                "row's inference_quantization and precision name its combination; speed-up and retention are "
+                f"against {FULL_DEPTH!r} (float32, every layer) of this run"
+            ),
+        },
         "timing_protocol": {
             "repeats": args.repeats,
             "order": "interleaved, each round rotated by one setting; median kept",

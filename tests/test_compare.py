@@ -106,8 +106,11 @@ def test_parse_overrides_rejects_a_stray_value():
 
 def test_presets_hold_the_documented_values():
     quick, paper = load_preset("quick"), load_preset("paper")
-    # one point per family (make demo): tf-idf, static student, CNN distilled from the run's bert, bert
-    assert quick["seeds"] == 1 and quick["methods"] == ["tfidf-svm", "static", "distill-cnn", "bert"]
+    # one point per family (make demo): tf-idf, static student, CNN distilled from the run's bert, bert, and
+    # bert's own model predicting in int8 (no second training)
+    assert quick["seeds"] == 1
+    assert quick["methods"] == ["tfidf-svm", "static", "distill-cnn", "bert", "bert@int8"]
+    assert quick["settings"]["bert@int8"] == {"inference_quantization": "int8"}
     assert quick["reference"] == "bert"
     assert quick["settings"]["bert"] == {"max_length": 128, "epochs": 1, "batch_size": 16,
                                          "learning_rate": 1e-4, "precision": "auto", "batching": "grouped"}

@@ -40,6 +40,7 @@ __all__ = [
     "BATCHINGS",
     "BF16_CPU_FLAGS",
     "FastPathSettings",
+    "INFERENCE_ONLY_SETTINGS",
     "PRECISIONS",
     "QUANTIZATIONS",
     "autocast",
@@ -55,6 +56,11 @@ __all__ = [
 PRECISIONS = ("fp32", "bf16", "auto")
 BATCHINGS = ("random", "grouped")
 QUANTIZATIONS = ("none", "int8")
+#: Settings of :class:`FastPathSettings` that change only how a trained model predicts (issue 12 item 5): a
+#: ``compare`` variant differing from another method only in these reuses that method's trained model
+#: (:func:`frugaltext.experiment.config.trained_by`). ``precision`` is not one: bf16 also trains in mixed
+#: precision.
+INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization",)
 #: CPU flags of native bf16 matrix arithmetic; ``auto`` picks bf16 when one is present.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 CPUINFO = Path("/proc/cpuinfo")
@@ -77,7 +83,8 @@ class FastPathSettings(ValidatedSettings):
         keeps the old behaviour for comparison.
     inference_quantization : {"none", "int8"}
         Predict with dynamic int8 quantization of the Linear layers (:func:`quantize_int8`); the saved model
-        stays fp32. A ``compare`` variant ``bert@int8: {inference_quantization: int8}`` measures it.
+        stays fp32. A ``compare`` variant ``bert@int8: {inference_quantization: int8}`` measures it with the
+        model ``bert`` trained (no second training).
     """
 
     precision: str = setting("fp32", choices=PRECISIONS)

@@ -665,7 +665,8 @@ def select(
             "so it is not a saved model; run `frugaltext compare` again for that method and seed"
         )
     selection.selected_dir = run_dir / SELECTED_DIR
-    selection.transfer = _write_selected(selection, source, hardlink=not copy)
+    selection.transfer = _write_selected(selection, source, hardlink=not copy,
+                                         inference=_reused_inference_settings(seed_row))
     logger.info(
         "select: %s (seed %d) %s into %s", pick.method, selection.seed,
         "hard-linked" if selection.transfer == "hardlink" else "copied", selection.selected_dir,
@@ -673,8 +674,39 @@ def select(
     return selection
 
 
-def _write_selected(selection: Selection, source: Path, hardlink: bool) -> str:
-    """Build ``selected/`` in a temporary folder of the run and rename it into place; return the transfer."""
+def _reused_inference_settings(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The inference-only settings of a row that predicts with another method's model (``bert@int8``, notes
+    ``trained_by``), to be written into the selected copy of that model; empty for a row of its own model."""
+    from frugaltext.fastpath import INFERENCE_ONLY_SETTINGS
+
+    notes = row.get("notes")
+    settings = row.get("settings")
+    if not isinstance(notes, Mapping) or not notes.get("trained_by") or not isinstance(settings, Mapping):
+        return {}
+    return {k: settings[k] for k in INFERENCE_ONLY_SETTINGS if k in settings}
+
+
+def _set_inference_settings(model_dir: Path, inference: Mapping[str, Any]) -> None:
+    """Write ``inference`` into the settings of ``model_dir``'s method file (a new file, so a hard link to the
+    run's model is not changed) and renew its manifest."""
+    from frugaltext.fileio import atomic_write_json
+    from frugaltext.manifest import MANIFEST_FILE, write_manifest
+    from frugaltext.methods.base import METHOD_FILE
+
+    path = model_dir / METHOD_FILE
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta["settings"].update(inference)
+    atomic_write_json(path, meta)  # os.replace: a new inode, the hard-linked original stays
+    if (model_dir / MANIFEST_FILE).exists():
+        write_manifest(model_dir)
+
+
+def _write_selected(selection: Selection, source: Path, hardlink: bool,
+                    inference: Mapping[str, Any] | None = None) -> str:
+    """Build ``selected/`` in a temporary folder of the run and rename it into place; return the transfer.
+
+    ``inference``: inference-only settings (``inference_quantization``) written into the copy's method file,
+    when the pick reuses another method's model (``bert@int8`` predicts with ``bert``'s folder)."""
     run_dir = selection.run_dir
     dest = run_dir / SELECTED_DIR
     if dest.exists() and not dest.is_dir():
@@ -696,6 +728,8 @@ def _write_selected(selection: Selection, source: Path, hardlink: bool) -> str:
         for name, kept in ((README, "README.model.md"), (SELECTION_JSON, "selection.model.json")):
             if (tmp / name).exists():
                 os.replace(tmp / name, tmp / kept)
+        if inference:
+            _set_inference_settings(tmp, inference)
         (tmp / README).write_text(render_readme(selection), encoding="utf-8")
         (tmp / SELECTION_JSON).write_text(json.dumps(selection.to_dict(), indent=2) + "\n", encoding="utf-8")
         _rename_into_place(tmp, dest)

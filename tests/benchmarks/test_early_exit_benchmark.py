@@ -132,3 +132,76 @@ def test_measure_settings_matches_offline_curve(tiny_bert4_dir):
         assert sum(row["exit_layer_histogram"]) == 8
         assert row["n_exit_mismatch_batch32"] == 0  # the timed dynamic runs exit where simulated
     assert out["entropy_s1"]["flops"] < out["full_depth"]["flops"]
+
+
+# ---- --stack: early exit with int8 / bf16 inference (issue 16 item 2) -----------------------------------
+def test_parse_stack():
+    assert bench.parse_stack("int8,bf16") == ("int8", "bf16")
+    assert bench.parse_stack(" BF16 ") == ("bf16",)
+    assert bench.parse_stack("") == () and bench.parse_stack(None) == ()
+    with pytest.raises(ValueError, match="unknown variant.*fp16.*choose from int8, bf16"):
+        bench.parse_stack("int8,fp16")
+    with pytest.raises(ValueError, match="twice"):
+        bench.parse_stack("int8,int8")
+    assert bench.parse_args(["--stack", "int8"]).stack == ["int8"]
+    assert bench.parse_args([]).stack == []
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--stack", "onnx"])
+
+
+def test_stack_combination_and_bf16_decision():
+    assert bench.stack_combination(None) == {"inference_quantization": "none", "precision": "fp32"}
+    assert bench.stack_combination("int8") == {"inference_quantization": "int8", "precision": "fp32"}
+    assert bench.stack_combination("bf16") == {"inference_quantization": "none", "precision": "bf16"}
+    with pytest.raises(ValueError, match="unknown stack variant"):
+        bench.stack_combination("fp16")
+    assert bench.bf16_decision(False, ("bf16", "amx_bf16 in /proc/cpuinfo"))[0] is True
+    run, why = bench.bf16_decision(False, ("fp32", "no amx_bf16/avx512_bf16"))
+    assert run is False and why.startswith("not run") and "no amx_bf16" in why
+    assert bench.bf16_decision(True, ("fp32", "no amx_bf16"))[0] is True
+
+
+def test_stacked_settings_add_named_rows_with_their_combination():
+    settings = {"full_depth": {"rule": "none"}, "entropy_s0": _row("entropy", 0.0),
+                "calibrated_entropy": _row("entropy", 0.3)}
+    out = bench.stacked_settings(settings, ["int8", "bf16"], ["full_depth", "calibrated_entropy"])
+    assert list(out) == ["full_depth", "entropy_s0", "calibrated_entropy", "full_depth@int8",
+                         "calibrated_entropy@int8", "full_depth@bf16", "calibrated_entropy@bf16"]
+    assert out["calibrated_entropy@int8"] == {**_row("entropy", 0.3), "inference_quantization": "int8",
+                                              "precision": "fp32", "stack": "int8"}
+    assert out["full_depth"]["precision"] == "fp32" and out["full_depth"]["stack"] is None
+    assert out["full_depth@bf16"]["precision"] == "bf16"
+    assert bench.stacked_settings(settings, [], ["full_depth"]).keys() == settings.keys()
+    with pytest.raises(ValueError, match="calibrated_patience not among"):
+        bench.stacked_settings(settings, ["int8"], ["calibrated_patience"])
+
+
+def test_measure_settings_runs_the_int8_and_bf16_combinations(tiny_bert4_dir):
+    """int8 rows run the quantized copy (their own all-exit pass), bf16 rows run under autocast; the timed
+    dynamic runs exit where that combination's simulation says; speed-up is against fp32 full depth."""
+    from frugaltext.methods.early_exit import EarlyExitMethod
+    from tests.helpers import make_data
+
+    method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
+    names = sorted(set(TOY_LABELS))
+    method.label_names, method.multi_label = tuple(names), False
+    method._build(make_data(TOY_TEXTS, TOY_LABELS), seed=0)
+    method.model.eval()
+    labels = np.array([names.index(y) for y in TOY_LABELS])
+    plain = {"full_depth": {"rule": "none"}, "calibrated_patience": _row("patience", 2)}
+    settings = bench.stacked_settings(plain, ["int8", "bf16"], list(plain))
+    out = bench.measure_settings(method, TOY_TEXTS, labels, settings, batch1_docs=2, repeats=1)
+    assert set(out) == set(settings)
+    for name, row in out.items():
+        assert (row["inference_quantization"], row["precision"]) == (
+            settings[name]["inference_quantization"], settings[name]["precision"])
+        assert row["n_exit_mismatch_batch32"] == 0
+        assert sum(row["exit_layer_histogram"]) == 8
+    assert out["full_depth@int8"]["exit_layer_histogram"] == [0, 0, 0, 8]
+    assert out["full_depth@int8"]["flops"] == out["full_depth"]["flops"]
+    assert out["calibrated_patience@bf16"]["mean_exit_layer"] <= 4
+    summary = bench.comparison_summary(out)
+    assert summary["full_depth"]["speedup"] == 1.0
+    column = "throughput_docs_per_s_batch32"
+    assert summary["full_depth@int8"]["speedup"] == pytest.approx(
+        out["full_depth@int8"][column] / out["full_depth"][column])

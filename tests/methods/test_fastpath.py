@@ -311,10 +311,11 @@ def test_int8_and_bf16_inference_on_the_other_torch_methods(name, tiny_bert_dir,
 
 
 def test_the_quick_preset_and_an_int8_variant(tmp_path):
-    from frugaltext.experiment.config import method_settings, resolve_config
+    from frugaltext.experiment.config import method_settings, resolve_config, trained_by
 
     quick = resolve_config(preset="quick")
     assert quick.settings["bert"]["precision"] == "auto" and quick.settings["bert"]["batching"] == "grouped"
+    assert trained_by(quick) == {"bert@int8": "bert"}  # the quick preset's int8 row trains nothing
     config_file = tmp_path / "c.yaml"
     config_file.write_text("methods: [bert, bert@int8]\n"
                            "settings:\n  bert@int8: {inference_quantization: int8}\n")

@@ -31,6 +31,14 @@ point (``grid: {method, setting, value}``) for the grid report (:mod:`frugaltext
 Figure 2: macro-F1 and training time against the setting). One setting per method; several methods may each
 have a grid. Every value is checked by the method's ``Settings`` before anything runs.
 
+A variant that differs from another method of the comparison only in inference-time settings
+(:data:`INFERENCE_ONLY_SETTINGS`: ``inference_quantization``) trains nothing: ``bert@int8:
+{inference_quantization: int8}`` is evaluated and costed with the model ``bert`` trained for the same seed
+(:func:`trained_by`; the runner copies bert's training costs into its row and notes ``trained_by: bert``).
+``precision`` is not inference-only (bf16 also trains in mixed precision), so ``bert@bf16: {precision: bf16}``
+trains its own model; so do early-exit variants of ``exit_rule``/``target_retention`` (calibrated inside
+``fit``).
+
 :func:`config_hash` (data identity + method + resolved settings) identifies a finished run, so that
 :func:`frugaltext.experiment.runner.run_compare` can resume; its value must never change for the same inputs.
 """
@@ -49,10 +57,12 @@ from pathlib import Path
 from typing import Any
 
 from frugaltext.errors import ConfigError, DataNotFoundError
+from frugaltext.fastpath import INFERENCE_ONLY_SETTINGS
 
 __all__ = [
     "CompareConfig",
     "GridPoint",
+    "INFERENCE_ONLY_SETTINGS",
     "NEUTRAL_NEW_SETTINGS",
     "PRESETS",
     "SELECT_DEFAULTS",
@@ -67,6 +77,7 @@ __all__ = [
     "parse_overrides",
     "resolve_config",
     "resolved_settings",
+    "trained_by",
     "write_config",
 ]
 
@@ -989,6 +1000,55 @@ def _plain(value: Any) -> Any:
 #: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row; ``step_matched``: the
 #: optimizer steps TopicBERT always took, added with the step-matched ablation of issue 15).
 NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None, "step_matched": False}
+
+
+def trained_by(config: CompareConfig) -> dict[str, str]:
+    """Which methods of ``config`` reuse the trained model of another: ``{derived method: training method}``.
+
+    A method is *derived* when its resolved settings (:func:`resolved_settings`) equal those of another
+    method of the same registered method (``bert`` for ``bert@int8``) in everything but
+    :data:`INFERENCE_ONLY_SETTINGS` (and differ in at least one of those: an exact duplicate still trains),
+    that other method trains its own model, and the method saves models (``saves_model``). Plain names are
+    considered as trainers first, then variants in the order listed, so ``bert@int8`` reuses ``bert`` even
+    when listed before it; of several candidates the first listed wins.
+
+    >>> cfg = CompareConfig(methods=("bert", "bert@int8"),
+    ...                     settings={"bert@int8": {"inference_quantization": "int8"}})
+    >>> trained_by(cfg)
+    {'bert@int8': 'bert'}
+
+    Returns
+    -------
+    dict of str to str
+        Empty when every method trains its own model.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown method or setting (from :func:`resolved_settings`).
+    """
+    from frugaltext.methods.base import get_method_class
+
+    trainers: list[str] = []
+    derived: dict[str, str] = {}
+    ordered = sorted(config.methods, key=lambda m: VARIANT_SEPARATOR in m)  # stable: plain names first
+    for method in ordered:
+        if not get_method_class(base_method(method)).saves_model:
+            trainers.append(method)
+            continue
+        settings = resolved_settings(method, config)
+        training = {k: v for k, v in settings.items() if k not in INFERENCE_ONLY_SETTINGS}
+        for candidate in trainers:
+            if base_method(candidate) != base_method(method):
+                continue
+            other = resolved_settings(candidate, config)
+            same_training = {k: v for k, v in other.items() if k not in INFERENCE_ONLY_SETTINGS} == training
+            if same_training and other != settings:
+                derived[method] = candidate
+                break
+        else:
+            trainers.append(method)
+    return {m: derived[m] for m in config.methods if m in derived}
 
 
 def config_hash(data_identity: Mapping[str, Any], method: str, settings: Mapping[str, Any]) -> str:

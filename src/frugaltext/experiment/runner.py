@@ -43,6 +43,17 @@ A ``grid`` in the configuration (``--grid bert.max_length=64,128,256,512``) is e
 any method (its own lock, row, model folder; resumed like the others), and its row also holds
 ``grid: {method, setting, value}``.
 
+A variant that differs from another method of the comparison only in inference-time settings
+(:func:`~frugaltext.experiment.config.trained_by`, e.g. ``bert@int8: {inference_quantization: int8}``)
+trains nothing: it runs after that method and, for each seed, loads its saved model
+(``models/bert-seed<k>``), applies its own inference settings, and is evaluated and costed like any row
+(macro-F1, latency, throughput, inference energy, FLOPs, parameters). Its training columns
+(:data:`TRAINING_COST_KEYS`) are copied from the training method's row of the same seed, its ``model_dir`` is
+that method's folder, and its notes say ``trained_by`` (the method), ``trained_by_config_hash`` and
+``trained_by_manifest_sha256`` (SHA-256 of the model's manifest when it was evaluated). Resuming skips it when
+its row has its configuration hash and the training method's model folder is intact and unchanged; when that
+model was trained again, only the evaluation runs again.
+
 At the end the reports (``table.md``, ``pareto.png``/``.svg``, ``pareto_inference.png``/``.svg``, and for a
 grid ``grid_<method>_<setting>.json``/``.csv``/``.png``/``.svg``) are rebuilt
 from ``results.json`` by :func:`frugaltext.reports.build_reports`, so they can be remade without training
@@ -69,6 +80,7 @@ from typing import TYPE_CHECKING, Any
 
 from frugaltext.errors import ConfigError, FrugalTextError
 from frugaltext.experiment.config import (
+    INFERENCE_ONLY_SETTINGS,
     CompareConfig,
     GridPoint,
     base_method,
@@ -76,6 +88,7 @@ from frugaltext.experiment.config import (
     expand_grid,
     method_settings,
     resolved_settings,
+    trained_by,
     write_config,
 )
 from frugaltext.experiment.provenance import frugaltext_version, machine, package_version, torch_threads
@@ -96,10 +109,25 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("frugaltext.compare")
 
-__all__ = ["TEACHER_METHOD", "order_methods", "run_compare"]
+__all__ = ["TEACHER_METHOD", "TRAINING_COST_KEYS", "order_methods", "run_compare"]
 
 #: Methods whose ``teacher`` setting may be ``"auto"``: the ``bert`` model of the same seed in the same run.
 TEACHER_METHOD = "bert"
+
+#: Row fields a variant that reuses another method's model (inference settings only) copies from that
+#: method's row of the same seed: the cost of training the model it predicts with.
+TRAINING_COST_KEYS = (
+    "train_duration_s",
+    "epoch_duration_s",
+    "epoch_durations_s",
+    "n_epochs",
+    "train_energy_kwh",
+    "train_emissions_kg_co2eq",
+    "paper_emissions_kg_co2eq",
+    "flops_train_step",
+    "train_steps",
+    "resumed_from_step",
+)
 
 
 def order_methods(methods: Sequence[str], settings: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -251,7 +279,8 @@ def _run_compare(
     output_dir.mkdir(parents=True, exist_ok=True)
     for method in config.methods:
         get_method_class(base_method(method))  # unknown names fail before any training
-    order = order_methods(config.methods, config.settings)
+    derived = trained_by(config)
+    order = _after_trainers(order_methods(config.methods, config.settings), derived)
     cost_settings = replace_settings(CostSettings(), dict(config.cost), where="cost settings")
 
     write_config(written or config, output_dir / "config.yaml")
@@ -272,6 +301,10 @@ def _run_compare(
         )
         for note in data.notes:
             logger.info("data: %s", note)
+        for method, trainer in derived.items():
+            logger.info("%s: differs from %s only in inference settings (%s); it reuses %s's trained model "
+                        "of each seed (no training)", method, trainer, ", ".join(INFERENCE_ONLY_SETTINGS),
+                        trainer)
         eval_split, eval_name = _labels_for_run(data)
         if eval_name != "test":
             logger.warning(
@@ -297,6 +330,7 @@ def _run_compare(
         def attempt(method: str, seed: int, blocking: bool) -> str:
             run_name = f"{method}-seed{seed}"
             settings = resolved_settings(method, config)
+            trainer = derived.get(method)
             if (
                 settings.get("teacher") == "auto"
                 and method != TEACHER_METHOD
@@ -304,6 +338,10 @@ def _run_compare(
             ):
                 logger.info("%s: its teacher %s-seed%d is being trained by another process; later",
                             run_name, TEACHER_METHOD, seed)
+                return "busy"
+            if trainer is not None and (trainer, seed) in busy:
+                logger.info("%s: the model it reuses, %s-seed%d, is being trained by another process; later",
+                            run_name, trainer, seed)
                 return "busy"
             with run_lock(output_dir, run_name, blocking=blocking) as held:
                 if not held:
@@ -318,8 +356,12 @@ def _run_compare(
                 chash = config_hash(data_id, method, settings)
                 rows = read_results(paths["results_json"])  # another process may have added rows
                 done = [r for r in rows if r.get("method") == method and r.get("seed") == seed]
-                if any(r.get("config_hash") == chash for r in done):
-                    problem = _stored_model_problem(method, output_dir, run_name)
+                same = [r for r in done if r.get("config_hash") == chash]
+                if same:
+                    if trainer is None:
+                        problem = _stored_model_problem(method, output_dir, run_name)
+                    else:
+                        problem = _reused_model_problem(same[0], trainer, output_dir, seed)
                     if problem is None:
                         logger.info(
                             "%s: skipping, already done (config hash %s in %s, model folder verified)",
@@ -329,9 +371,10 @@ def _run_compare(
                         )
                         return "skipped"
                     logger.warning(
-                        "models/%s: %s; training %s again (its row in %s will be replaced)",
-                        run_name,
+                        "models/%s: %s; %s %s again (its row in %s will be replaced)",
+                        run_name if trainer is None else f"{trainer}-seed{seed}",
                         problem,
+                        "training" if trainer is None else "evaluating",
                         run_name,
                         RESULTS_JSON,
                     )
@@ -343,6 +386,13 @@ def _run_compare(
                         chash,
                     )
                 advance(run_name, skipped=False, starting=True)
+                if trainer is not None:
+                    row = _evaluate_reused(
+                        config, data, eval_split, eval_name, method, trainer, seed, settings, chash,
+                        cost_settings, output_dir,
+                    )
+                    add_result_row(row, output_dir)
+                    return "ran"
                 row = _run_one(
                     config,
                     data,
@@ -468,6 +518,189 @@ def _stored_model_problem(method_name: str, output_dir: Path, run_name: str) -> 
     return problem
 
 
+def _after_trainers(order: Sequence[str], derived: Mapping[str, str]) -> list[str]:
+    """``order`` with every method of ``derived`` moved right after the method whose model it reuses."""
+    out = [m for m in order if m not in derived]
+    for method in [m for m in order if m in derived]:
+        trainer = derived[method]
+        later = [i for i, m in enumerate(out) if m == trainer or derived.get(m) == trainer]
+        out.insert(later[-1] + 1, method)
+    return out
+
+
+def _manifest_sha256(model_dir: Path) -> str | None:
+    """SHA-256 of ``model_dir``'s manifest (changes whenever the model is saved again), None without one."""
+    from frugaltext.manifest import MANIFEST_FILE, file_sha256
+
+    path = model_dir / MANIFEST_FILE
+    return file_sha256(path) if path.is_file() else None
+
+
+def _reused_model_problem(row: Mapping[str, Any], trainer: str, output_dir: Path, seed: int) -> str | None:
+    """Why the stored row of a variant reusing ``trainer``'s model must be evaluated again, or None.
+
+    The trainer's folder ``models/<trainer>-seed<k>`` must be intact (:func:`_stored_model_problem`) and be
+    the model the row was evaluated with (the manifest's SHA-256 stored in the row's notes).
+    """
+    run_name = f"{trainer}-seed{seed}"
+    problem = _stored_model_problem(trainer, output_dir, run_name)
+    if problem is not None:
+        return problem
+    notes = row.get("notes") if isinstance(row.get("notes"), Mapping) else {}
+    stored = notes.get("trained_by_manifest_sha256")
+    if stored != _manifest_sha256(output_dir / "models" / run_name):
+        return "saved again since this variant was evaluated with it"
+    return None
+
+
+def _apply_inference_settings(method: Any, settings: Mapping[str, Any]) -> None:
+    """Give a loaded model the inference-only settings (:data:`INFERENCE_ONLY_SETTINGS`) of ``settings``."""
+    for key in INFERENCE_ONLY_SETTINGS:
+        if key not in settings or getattr(method.settings, key, None) == settings[key]:
+            continue
+        if key == "inference_quantization":
+            method.quantize(settings[key])
+        else:  # pragma: no cover - every inference-only setting needs its own line above
+            raise ConfigError(f"{method.name}: no way to apply the inference setting {key!r} to a loaded "
+                              "model")
+
+
+def _evaluate_reused(
+    config: CompareConfig,
+    data: Any,
+    eval_split: Any,
+    eval_name: str,
+    method_name: str,
+    trainer: str,
+    seed: int,
+    settings: dict[str, Any],
+    chash: str,
+    cost_settings: Any,
+    output_dir: Path,
+) -> dict[str, Any]:
+    """Evaluate and cost ``method_name`` with the saved model of ``trainer`` (same seed); return its row.
+
+    The model ``models/<trainer>-seed<k>`` is loaded (:func:`frugaltext.methods.base.load_model`), given the
+    variant's inference settings, scored on the evaluation split and measured (FLOPs, parameters, latency,
+    throughput, inference energy) like a trained row; the fields of :data:`TRAINING_COST_KEYS` come from
+    ``trainer``'s row of the same seed.
+
+    Raises
+    ------
+    FrugalTextError
+        When ``trainer``'s row of this seed (same configuration hash) is missing from ``results.json`` or
+        its model folder does not verify.
+    """
+    from frugaltext.cost.meter import CostMeter
+    from frugaltext.methods.base import load_model, probabilities_to_predictions
+    from frugaltext.metrics import classification_metrics
+
+    run_name = f"{method_name}-seed{seed}"
+    trainer_run = f"{trainer}-seed{seed}"
+    model_dir = output_dir / "models" / trainer_run
+    trainer_hash = config_hash(config.data_identity(), trainer, resolved_settings(trainer, config))
+    trainer_rows = [r for r in read_results(output_dir / RESULTS_JSON)
+                    if r.get("method") == trainer and r.get("seed") == seed
+                    and r.get("config_hash") == trainer_hash]
+    if not trainer_rows:
+        raise FrugalTextError(
+            f"{run_name} reuses the model of {trainer_run}, whose row (config hash {trainer_hash}) is not in "
+            f"{output_dir / RESULTS_JSON}; run the comparison again so that {trainer} is trained first"
+        )
+    problem = _stored_model_problem(trainer, output_dir, trainer_run)
+    if problem is not None:
+        raise FrugalTextError(f"{run_name} reuses {model_dir}, which does not verify ({problem}); run the "
+                              f"comparison again so that {trainer_run} is trained again")
+    trainer_row = trainer_rows[-1]
+    manifest_sha = _manifest_sha256(model_dir)
+
+    with _RunLog(output_dir / "logs" / f"{run_name}.log") as run_log:
+        log = logging.getLogger(f"frugaltext.compare.{method_name}")
+        log.info("%s: start (seed %d, config hash %s): the model of %s with %s, no training", run_name, seed,
+                 chash, trainer_run,
+                 ", ".join(f"{k}={settings[k]}" for k in INFERENCE_ONLY_SETTINGS if k in settings))
+        run_log.detail("%s: settings %s", run_name, json.dumps(settings, sort_keys=True, default=str))
+        started = time.perf_counter()
+        try:
+            method = load_model(model_dir)
+            _apply_inference_settings(method, settings)
+            meter = CostMeter(cost_settings)
+            proba = method.predict_proba(eval_split.texts)
+            y_pred = probabilities_to_predictions(proba, data.multi_label)
+            scores = classification_metrics(eval_split.labels, y_pred, data.label_names, data.multi_label)
+            log.info("%s: %s macro_f1 %.4f, micro_f1 %.4f, accuracy %.4f", run_name, eval_name,
+                     scores["macro_f1"], scores["micro_f1"], scores["accuracy"])
+            meter.measure_model(method, eval_split.texts)
+            meter.measure_inference(method, eval_split.texts)
+        except Exception:
+            log.exception("%s: failed", run_name)
+            raise
+        costs = meter.as_dict()
+        run_log.detail("%s: costs %s", run_name, json.dumps(costs, sort_keys=True, default=str))
+        log.info("%s: evaluated in %.1f s", run_name, time.perf_counter() - started)
+
+    tail_keys = ("train_steps", "resumed_from_step")
+    for key in TRAINING_COST_KEYS:
+        if key not in tail_keys:
+            costs[key] = copy.deepcopy(trainer_row.get(key))
+    notes = dict(method.cost_notes())
+    notes.update({
+        "trained_by": trainer,
+        "trained_by_config_hash": trainer_hash,
+        "trained_by_manifest_sha256": manifest_sha,
+    })
+    row = _row(config, data, eval_split, eval_name, method_name, seed, scores)
+    row.update(costs)
+    row.update(_row_tail(config, settings, cost_settings, chash, model_dir, notes, data,
+                         *(trainer_row.get(key) for key in tail_keys)))
+    return copy.deepcopy(row)
+
+
+def _row(config: CompareConfig, data: Any, eval_split: Any, eval_name: str, method_name: str, seed: int,
+         scores: Mapping[str, Any]) -> dict[str, Any]:
+    """The data and score fields of a results row."""
+    return {
+        "method": method_name,
+        "seed": seed,
+        "dataset": data.name,
+        "data_source": config.data,
+        "task": "multi-label" if data.multi_label else "single-label",
+        "num_labels": data.num_labels,
+        "n_train": len(data.train),
+        "n_validation": len(data.validation),
+        "n_test": len(data.test) if data.test is not None else 0,
+        "eval_split": eval_name,
+        "n_eval": len(eval_split),
+        "macro_f1": scores["macro_f1"],
+        "micro_f1": scores["micro_f1"],
+        "accuracy": scores["accuracy"],
+        "weighted_f1": scores["weighted_f1"],
+        "per_class": scores["per_class"],
+    }
+
+
+def _row_tail(config: CompareConfig, settings: Mapping[str, Any], cost_settings: Any, chash: str,
+              model_dir: Path, notes: Mapping[str, Any], data: Any, train_steps: Any,
+              resumed_from_step: Any) -> dict[str, Any]:
+    """The notes, settings, training steps and provenance fields of a results row (after the costs)."""
+    return {
+        "notes": dict(notes),
+        "settings": dict(settings),
+        "cost_settings": dataclasses.asdict(cost_settings),
+        "config_hash": chash,
+        "data_identity": config.data_identity(),
+        "model_dir": str(model_dir),
+        "train_steps": train_steps,
+        "resumed_from_step": resumed_from_step,
+        "data_notes": list(data.notes),
+        "frugaltext_version": frugaltext_version(),
+        "torch_version": package_version("torch"),
+        "torch_threads": torch_threads(),
+        "machine": machine(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _save_model(method: Any, model_dir: Path) -> None:
     """Save ``method`` into a hidden sibling folder, then move it to ``model_dir`` (replacing an old one), so
     ``model_dir`` is always either the old or the new complete model."""
@@ -572,43 +805,10 @@ def _run_one(
                 work_dir.parent.rmdir()  # only when empty
         log.info("%s: finished in %.1f s", run_name, time.perf_counter() - started)
 
-    row: dict[str, Any] = {
-        "method": method_name,
-        "seed": seed,
-        "dataset": data.name,
-        "data_source": config.data,
-        "task": "multi-label" if data.multi_label else "single-label",
-        "num_labels": data.num_labels,
-        "n_train": len(data.train),
-        "n_validation": len(data.validation),
-        "n_test": len(data.test) if data.test is not None else 0,
-        "eval_split": eval_name,
-        "n_eval": len(eval_split),
-        "macro_f1": scores["macro_f1"],
-        "micro_f1": scores["micro_f1"],
-        "accuracy": scores["accuracy"],
-        "weighted_f1": scores["weighted_f1"],
-        "per_class": scores["per_class"],
-    }
+    row = _row(config, data, eval_split, eval_name, method_name, seed, scores)
     row.update(costs)
-    row.update(
-        {
-            "notes": method.cost_notes(),
-            "settings": run_settings,
-            "cost_settings": dataclasses.asdict(cost_settings),
-            "config_hash": chash,
-            "data_identity": config.data_identity(),
-            "model_dir": str(model_dir),
-            "train_steps": getattr(method, "train_steps", None),
-            "resumed_from_step": getattr(method, "resumed_steps", None),
-            "data_notes": list(data.notes),
-            "frugaltext_version": frugaltext_version(),
-            "torch_version": package_version("torch"),
-            "torch_threads": torch_threads(),
-            "machine": machine(),
-            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
+    row.update(_row_tail(config, run_settings, cost_settings, chash, model_dir, method.cost_notes(), data,
+                         getattr(method, "train_steps", None), getattr(method, "resumed_steps", None)))
     return copy.deepcopy(row)
 
 

@@ -343,6 +343,15 @@ def _notes(summaries: Sequence[MethodSummary], reference: str, reference_present
         notes.append(
             f"The reference method {reference!r} is not in these results, so retention (Rtn) is not computed."
         )
+    for s in summaries:
+        trainers = _distinct(r["notes"].get("trained_by") for r in s.rows
+                             if isinstance(r.get("notes"), Mapping))
+        if trainers:
+            notes.append(
+                f"{s.method} predicts with the model trained by {' and '.join(trainers)} (same seed; only "
+                "inference settings differ): its T_epoch, T, CO2 and energy columns are those of that "
+                "training."
+            )
     by_method = {s.method: s for s in summaries}
     if "bert" in by_method and "tfidf-svm" in by_method:
         bert, svm = by_method["bert"].mean("macro_f1"), by_method["tfidf-svm"].mean("macro_f1")
