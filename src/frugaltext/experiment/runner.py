@@ -385,7 +385,7 @@ def _run_compare(
                         done[0].get("config_hash"),
                         chash,
                     )
-                advance(run_name, skipped=False, starting=True)
+                advance(run_name, skipped=False, starting=True, evaluating=trainer is not None)
                 if trainer is not None:
                     row = _evaluate_reused(
                         config, data, eval_split, eval_name, method, trainer, seed, settings, chash,
@@ -448,7 +448,7 @@ def _run_compare(
 
 
 class _progress:
-    """Context manager giving ``advance(run_name, skipped, starting=False)``; a rich bar when enabled."""
+    """Context manager giving ``advance(run_name, skipped, starting=False, evaluating=False)``; a rich bar when enabled."""
 
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
@@ -473,11 +473,12 @@ class _progress:
             self._task = self._progress.add_task("starting", total=self.total)
         return self.advance
 
-    def advance(self, run_name: str, skipped: bool, starting: bool = False) -> None:
+    def advance(self, run_name: str, skipped: bool, starting: bool = False, evaluating: bool = False) -> None:
         if self._progress is None:
             return
-        if starting:
-            self._progress.update(self._task, description=f"training {run_name}")
+        if starting:  # a row that reuses another method's model only evaluates
+            doing = "evaluating" if evaluating else "training"
+            self._progress.update(self._task, description=f"{doing} {run_name}")
         else:
             self._progress.update(
                 self._task, advance=1, description=f"{run_name} {'skipped (done)' if skipped else 'done'}"
