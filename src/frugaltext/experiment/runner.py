@@ -448,7 +448,8 @@ def _run_compare(
 
 
 class _progress:
-    """Context manager giving ``advance(run_name, skipped, starting=False, evaluating=False)``; a rich bar when enabled."""
+    """Context manager giving ``advance(run_name, skipped, starting=False, evaluating=False)``; a rich bar
+    when enabled."""
 
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
