@@ -7,7 +7,11 @@ from other processes falls on all alike:
 * ``baseline``: ``benchmarks/baseline_run_classification.py``, transformers' ``run_classification.py``
   defaults (every input padded to 128 tokens, fp32, random batches; no frugaltext code);
 * ``fp32``: frugaltext ``bert``, fp32, random batches with dynamic padding (the old behaviour);
-* ``grouped``: + length-grouped batches (``batching: grouped``);
+* ``grouped``: + length-grouped batches (``batching: grouped``, the default: batches of similar length in
+  random order);
+* ``grouped-megabatch``: length-grouped batches in transformers' ``LengthGroupedSampler`` order (each
+  megabatch of 50 batches swept from the longest to the shortest; ``batching: grouped-megabatch``, the
+  default until it was seen to cost macro-F1 in one epoch, see :mod:`frugaltext.training.length_grouping`);
 * ``bf16``: + mixed precision (``precision: bf16``; forced, whatever ``auto`` would pick here);
 * ``grouped+bf16``: both.
 
@@ -73,6 +77,7 @@ TRAIN_CONFIGS: dict[str, dict[str, str] | None] = {
     "baseline": None,
     "fp32": {"precision": "fp32", "batching": "random"},
     "grouped": {"precision": "fp32", "batching": "grouped"},
+    "grouped-megabatch": {"precision": "fp32", "batching": "grouped-megabatch"},
     "bf16": {"precision": "bf16", "batching": "random"},
     "grouped+bf16": {"precision": "bf16", "batching": "grouped"},
 }
@@ -87,18 +92,24 @@ def padding_ratios(lengths: Sequence[int], batch_size: int, max_length: int,
     """Tokens computed / real tokens over one epoch of training batches, for each batching.
 
     ``fixed``: every input padded to ``max_length`` (the baseline); ``random``: random batches padded to
-    their longest; ``grouped``: transformers' ``get_length_grouped_indices`` (megabatches of 50 batches,
-    sorted by length), padded to their longest.
+    their longest; ``grouped``: frugaltext's shuffled length-grouped batches, ``grouped-megabatch``:
+    transformers' ``get_length_grouped_indices`` (megabatches of 50 batches, sorted by length; the same
+    batches as ``grouped`` in another order), padded to their longest.
     """
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    from frugaltext.training.length_grouping import shuffled_length_grouped_indices
 
     lengths = [min(int(n), max_length) for n in lengths]
     real = float(sum(lengths))
     generator = torch.Generator().manual_seed(seed)
     orders = {
         "random": torch.randperm(len(lengths), generator=generator).tolist(),
-        "grouped": get_length_grouped_indices(lengths, batch_size, generator=generator),
+        "grouped": shuffled_length_grouped_indices(lengths, batch_size,
+                                                   generator=torch.Generator().manual_seed(seed)),
+        "grouped-megabatch": get_length_grouped_indices(lengths, batch_size,
+                                                        generator=torch.Generator().manual_seed(seed)),
     }
     out = {"fixed": max_length * len(lengths) / real}
     for name, order in orders.items():
@@ -124,7 +135,8 @@ def summarize_training(runs: Sequence[Mapping[str, Any]], ratios: Mapping[str, f
         group = by_config[config]
         duration = statistics.median(r["train_duration_s"] for r in group)
         f1 = statistics.fmean(r["macro_f1"] for r in group)
-        batching = "fixed" if config == "baseline" else ("grouped" if "grouped" in config else "random")
+        batching = ("fixed" if config == "baseline"
+                    else (TRAIN_CONFIGS.get(config) or {}).get("batching", "random"))
         rows.append({
             "phase": "train",
             "config": config,

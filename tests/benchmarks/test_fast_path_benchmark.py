@@ -15,6 +15,7 @@ def test_padding_ratios_order_fixed_random_grouped():
     ratios = bench.padding_ratios(lengths, batch_size=16, max_length=128)
     assert ratios["fixed"] == pytest.approx(128 * 400 / sum(lengths))
     assert ratios["fixed"] > ratios["random"] > ratios["grouped"] >= 1.0
+    assert ratios["grouped-megabatch"] == pytest.approx(ratios["grouped"])  # same batches, other order
 
 
 def test_padding_ratio_counts_truncated_lengths():

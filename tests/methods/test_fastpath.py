@@ -125,7 +125,7 @@ def test_sorted_inference_returns_rows_in_input_order(bert):
 
 
 # ---- grouped batches ----------------------------------------------------------------------------------
-def _trainer_order(tiny_bert_dir, tmp_path, seed, grouped, n=64):
+def _trainer_order(tiny_bert_dir, tmp_path, seed, grouped, n=64, length_grouping="shuffled"):
     from transformers import AutoModelForSequenceClassification
 
     from frugaltext.data.collate import PadCollator
@@ -137,10 +137,10 @@ def _trainer_order(tiny_bert_dir, tmp_path, seed, grouped, n=64):
     args = make_training_args(tmp_path / f"g{seed}{grouped}", seed=seed, epochs=1, batch_size=4,
                               learning_rate=1e-3, evaluate_each_epoch=False, group_by_length=grouped,
                               show_progress=False)
-    from transformers import Trainer
+    from frugaltext.training.hf import FrugalTrainer
 
-    trainer = Trainer(model=model, args=args, train_dataset=EncodedDataset(rows),
-                      data_collator=PadCollator(0))
+    trainer = FrugalTrainer(model=model, args=args, train_dataset=EncodedDataset(rows),
+                            data_collator=PadCollator(0), length_grouping=length_grouping)
     docs, padded, real = [], 0, 0
     for batch in trainer.get_train_dataloader():
         docs += batch["doc"].tolist()
@@ -158,12 +158,34 @@ def test_grouped_batches_cover_every_example_once_seeded_and_pad_less(tiny_bert_
     assert grouped == again  # seeded
     assert grouped != other  # still stochastic
     assert grouped_ratio < random_ratio
+    # transformers' own order: the same batches (same padding), swept from long to short in each megabatch
+    sweep, sweep_ratio = _trainer_order(tiny_bert_dir, tmp_path, seed=3, grouped=True,
+                                        length_grouping="megabatch")
+    assert sorted(sweep) == list(range(64)) and sweep != grouped
+    assert sweep_ratio == pytest.approx(grouped_ratio)
+
+
+def test_frugal_trainer_refuses_an_unknown_length_grouping(tiny_bert_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from frugaltext.training.hf import FrugalTrainer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=2)
+    args = make_training_args(tmp_path, seed=0, epochs=1, batch_size=4, learning_rate=1e-3,
+                              evaluate_each_epoch=False, group_by_length=True, show_progress=False)
+    with pytest.raises(ValueError, match="length_grouping"):
+        FrugalTrainer(model=model, args=args, length_grouping="sorted")
 
 
 def test_batching_setting_reaches_the_trainer(tiny_bert_dir):
     method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), **FAST)  # grouped by default
     assert method.settings.batching == "grouped"
     assert method._training_args("unused", seed=0).train_sampling_strategy == "group_by_length"
+    assert method._length_grouping() == "shuffled"
+    method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), batching="grouped-megabatch",
+                                      **FAST)
+    assert method._training_args("unused", seed=0).train_sampling_strategy == "group_by_length"
+    assert method._length_grouping() == "megabatch"
     method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), batching="random", **FAST)
     assert method._training_args("unused", seed=0).train_sampling_strategy == "random"
 

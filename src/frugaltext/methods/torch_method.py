@@ -165,15 +165,15 @@ class TorchMethod(Method):
 
     def _training_args(self, workdir: Path, seed: int, **overrides: Any) -> Any:
         """``TrainingArguments`` from the settings (one place for options every torch method shares):
-        ``precision`` (bf16: the Trainer's mixed precision) and ``batching`` (grouped: the Trainer's
-        length-grouped sampler) of :class:`frugaltext.fastpath.FastPathSettings` included."""
+        ``precision`` (bf16: the Trainer's mixed precision) and ``batching`` (grouped: length-grouped
+        batches, see :meth:`_length_grouping`) of :class:`frugaltext.fastpath.FastPathSettings` included."""
         s = self.settings
         kwargs: dict[str, Any] = dict(
             seed=seed, epochs=s.epochs, batch_size=s.batch_size, eval_batch_size=s.eval_batch_size,
             learning_rate=s.learning_rate, weight_decay=getattr(s, "weight_decay", 0.0),
             warmup_ratio=getattr(s, "warmup_ratio", 0.0), select_best=s.select_best,
             show_progress=s.show_progress,
-            group_by_length=getattr(s, "batching", "grouped") == "grouped",
+            group_by_length=getattr(s, "batching", "grouped") in ("grouped", "grouped-megabatch"),
         )
         if self._precision() == "bf16":
             kwargs["bf16"] = True
@@ -185,12 +185,19 @@ class TorchMethod(Method):
         args = self._training_args(workdir, seed, evaluate_each_epoch=eval_ds is not None)
         return self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data))
 
+    def _length_grouping(self) -> str:
+        """``FrugalTrainer``'s ``length_grouping`` for the ``batching`` setting: "megabatch" for
+        ``grouped-megabatch`` (transformers' sweep), else "shuffled" (used only when batches are grouped)."""
+        batching = getattr(self.settings, "batching", "grouped")
+        return "megabatch" if batching == "grouped-megabatch" else "shuffled"
+
     def _run_trainer(self, train_ds: Any, eval_ds: Any, args: Any, meter: Any, compute_metrics: Any = None,
                      callbacks: Sequence[Any] = (), optimizers: tuple[Any, Any] = (None, None)) -> Any:
         resumed = checkpoint_step(find_resume_checkpoint(args.output_dir))
         trainer = train_with_trainer(self.model, train_ds, eval_ds, self._collator(), args, meter,
                                      compute_metrics=compute_metrics, callbacks=callbacks,
-                                     optimizers=optimizers, checkpoint_steps=self.checkpoint_steps)
+                                     optimizers=optimizers, checkpoint_steps=self.checkpoint_steps,
+                                     length_grouping=self._length_grouping())
         self.model = trainer.model
         self.train_history += list(trainer.state.log_history)
         self.train_steps += int(trainer.state.global_step)

@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from frugaltext.data.collate import PadCollator, length_sorted_batches
+from frugaltext.training.length_grouping import ShuffledLengthGroupedSampler
 
 if TYPE_CHECKING:
     from frugaltext.cost.meter import CostMeter
 
 logger = logging.getLogger("frugaltext.training")
+
+#: ``FrugalTrainer(length_grouping=...)``: batches of similar length in random order, or transformers' sweep
+LENGTH_GROUPINGS = ("shuffled", "megabatch")
 
 
 def world_size() -> int:
@@ -78,8 +83,9 @@ def make_training_args(
         Length-grouped training batches: ``train_sampling_strategy="group_by_length"`` (the transformers 5
         name; ``group_by_length=True`` is gone), i.e. ``LengthGroupedSampler``: a random permutation (seeded
         by ``seed``) cut into megabatches of ``min(50, n // (4 * batch_size))`` batches, each sorted by
-        length. Our datasets are lists of feature dicts, so the sampler reads the lengths from each
-        ``input_ids`` list (no re-tokenisation, no ``length`` column needed). Evaluation batches are
+        length; :class:`FrugalTrainer` then shuffles the order of the batches (its ``length_grouping``).
+        Our datasets are lists of feature dicts, so the sampler reads the lengths from each ``input_ids``
+        list (no re-tokenisation, no ``length`` column needed). Evaluation batches are
         grouped too (the Trainer does it; predictions and labels stay paired, so metrics are unchanged).
     bf16 : bool
         Mixed precision: fp32 master weights, forward and backward under ``torch.autocast`` in bf16 (on CPU
@@ -236,7 +242,15 @@ class EpochTimerCallback(TrainerCallback):
 
 
 class FrugalTrainer(Trainer):
-    """The transformers ``Trainer`` with gradient clipping that also takes sparse gradients.
+    """The transformers ``Trainer`` with gradient clipping that also takes sparse gradients, and
+    length-grouped batches in random order.
+
+    ``length_grouping`` ("shuffled", the default, or "megabatch") applies when the arguments ask for
+    ``train_sampling_strategy="group_by_length"``: "shuffled" replaces transformers' ``LengthGroupedSampler``
+    (megabatches swept from the longest to the shortest batch) by
+    :class:`~frugaltext.training.length_grouping.ShuffledLengthGroupedSampler` (the same batches, in random
+    order; see that module for why), "megabatch" keeps transformers' sampler. Overrides
+    ``Trainer._get_train_sampler``.
 
     transformers 5.23 computes the gradient norm at every optimisation step (to clip at ``max_grad_norm``,
     or only to log it) with ``torch.nn.utils.clip_grad_norm_``, which fails on the sparse gradient of an
@@ -245,6 +259,19 @@ class FrugalTrainer(Trainer):
     rule; with dense gradients only it is the plain ``Trainer``. Overrides ``Trainer._clip_grad_norm`` and
     ``Trainer._get_grad_norm`` (private in 5.23; ``tests/training/test_lazy_adam.py`` trains through them).
     """
+
+    def __init__(self, *args: Any, length_grouping: str = "shuffled", **kwargs: Any) -> None:
+        if length_grouping not in LENGTH_GROUPINGS:
+            raise ValueError(f"length_grouping must be one of {LENGTH_GROUPINGS}, got {length_grouping!r}")
+        self.length_grouping = length_grouping
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):  # noqa: D102
+        sampler = super()._get_train_sampler(train_dataset)
+        if self.length_grouping == "shuffled" and type(sampler) is LengthGroupedSampler:
+            return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths,
+                                                generator=sampler.generator)
+        return sampler
 
     @staticmethod
     def _has_sparse_grads(model: torch.nn.Module) -> bool:
@@ -296,6 +323,7 @@ def train_with_trainer(
     optimizers: tuple[Any, Any] = (None, None),
     resume: bool = True,
     checkpoint_steps: int = 0,
+    length_grouping: str = "shuffled",
 ) -> Trainer:
     """Train ``model`` with the transformers ``Trainer`` and return the trainer (best model loaded).
 
@@ -318,8 +346,12 @@ def train_with_trainer(
     checkpoint_steps : int, default 0
         Also save a checkpoint every this many optimisation steps (:class:`StepCheckpointCallback`); 0 saves
         only where ``args.save_strategy`` says (each epoch when evaluating).
+    length_grouping : {"shuffled", "megabatch"}
+        With ``args.train_sampling_strategy="group_by_length"``: batches of similar length in random order
+        (default) or transformers' megabatch sweep (:class:`FrugalTrainer`).
     """
     trainer = FrugalTrainer(
+        length_grouping=length_grouping,
         model=model,
         args=args,
         train_dataset=train_dataset,
