@@ -470,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result["teacher_training"] = {"train_duration_s": meter.phases["train"].duration_s,
                                       "epoch_durations_s": meter.epoch_durations_s}
         write_result(output, result)
-    teacher = load_teacher(teacher_dir, args.teacher_max_length)
+    teacher = load_teacher(teacher_dir, args.teacher_max_length, loader=load_model)
     if not result.get("teacher"):
         logger.info("evaluating the teacher on %d test documents", len(data.test))
         started = time.perf_counter()
