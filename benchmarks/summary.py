@@ -176,6 +176,15 @@ def describe_machine(machine: Mapping[str, Any] | None, threads: Any = None, loa
     return ", ".join(parts)
 
 
+def _compare_reference(methods: set[str], rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """``bert`` when the run has it with a positive macro-F1 in every row, else None (the method of highest
+    mean macro-F1): a reference that predicted nothing (macro-F1 0) cannot give retentions."""
+    bert_rows = [r for r in rows if r.get("method") == "bert"]
+    if "bert" in methods and all(float(r.get("macro_f1") or 0) > 0 for r in bert_rows):
+        return "bert"
+    return None
+
+
 def read_compare_run(path: Path, rel: str) -> Source:
     """A ``frugaltext compare`` run's ``results.json`` as a :class:`Source` (reference ``bert`` if present).
 
@@ -204,7 +213,7 @@ def read_compare_run(path: Path, rel: str) -> Source:
         kind="compare",
         dataset=datasets[0],
         rows=[dict(r) for r in rows],
-        reference="bert" if "bert" in methods else None,
+        reference=_compare_reference(methods, rows),
         n_train=rows[0].get("n_train"),
         n_test=rows[0].get("n_eval") or rows[0].get("n_test"),
         subset=subset,
@@ -437,7 +446,9 @@ def summarize_source(source: Source) -> dict[str, Any]:
         "method": info["method"],
         "macro_f1": info["macro_f1"],
         "chosen": "the source's reference" if source.reference is not None
-        else "no bert in this source: its method of highest mean macro-F1",
+        else ("no usable bert in this source (macro-F1 0): its method of highest mean macro-F1"
+              if any(c.method == "bert" for c in candidates)
+              else "no bert in this source: its method of highest mean macro-F1"),
     }
     ordered = sorted(candidates, key=lambda c: source_order(source, c.method))
     seconds_per_doc = [1.0 / c.throughput_docs_per_s if c.throughput_docs_per_s else None for c in ordered]
@@ -620,7 +631,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         for src in ds["sources"]:
             ref = src["reference"]
             ref_text = f"`{ref['method']}` ({ref['macro_f1']:.3f})"
-            if "no bert" in ref["chosen"]:
+            if "no usable bert" in ref["chosen"]:
+                ref_text += ", bert predicted nothing (macro-F1 0)"
+            elif "no bert" in ref["chosen"]:
                 ref_text += ", no bert in this source"
             front = ", ".join(f"`{m['method']}`" for m in src["methods"] if m["on_front_throughput"])
             lines.append(

@@ -192,3 +192,11 @@ def test_main_writes_then_checks(tmp_path, capsys):
 def test_committed_summary_is_current():
     """docs/summary.md and docs/summary.json are what the committed results give (rerun the script if not)."""
     assert summary.main(["--root", str(BENCHMARKS_DIR.parent), "--check"]) == 0
+
+
+def test_a_bert_that_predicted_nothing_is_not_the_reference():
+    rows = [{"method": "bert", "macro_f1": 0.0}, {"method": "tfidf-svm", "macro_f1": 0.39}]
+    assert summary._compare_reference({"bert", "tfidf-svm"}, rows) is None
+    rows[0]["macro_f1"] = 0.5
+    assert summary._compare_reference({"bert", "tfidf-svm"}, rows) == "bert"
+    assert summary._compare_reference({"tfidf-svm"}, rows[1:]) is None
