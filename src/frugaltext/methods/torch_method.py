@@ -173,7 +173,7 @@ class TorchMethod(Method):
             learning_rate=s.learning_rate, weight_decay=getattr(s, "weight_decay", 0.0),
             warmup_ratio=getattr(s, "warmup_ratio", 0.0), select_best=s.select_best,
             show_progress=s.show_progress,
-            group_by_length=getattr(s, "batching", "grouped") in ("grouped", "grouped-megabatch"),
+            group_by_length=self._length_grouping() is not None,
         )
         if self._precision() == "bf16":
             kwargs["bf16"] = True
@@ -185,11 +185,11 @@ class TorchMethod(Method):
         args = self._training_args(workdir, seed, evaluate_each_epoch=eval_ds is not None)
         return self._run_trainer(train_ds, eval_ds, args, meter, self._compute_metrics(eval_ds, data))
 
-    def _length_grouping(self) -> str:
-        """``FrugalTrainer``'s ``length_grouping`` for the ``batching`` setting: "megabatch" for
-        ``grouped-megabatch`` (transformers' sweep), else "shuffled" (used only when batches are grouped)."""
+    def _length_grouping(self) -> str | None:
+        """``FrugalTrainer``'s ``length_grouping`` for the ``batching`` setting: "shuffled" for ``grouped``,
+        "megabatch" for ``grouped-megabatch`` (transformers' sweep), None for ``random`` (no grouping)."""
         batching = getattr(self.settings, "batching", "grouped")
-        return "megabatch" if batching == "grouped-megabatch" else "shuffled"
+        return {"grouped": "shuffled", "grouped-megabatch": "megabatch"}.get(batching)
 
     def _run_trainer(self, train_ds: Any, eval_ds: Any, args: Any, meter: Any, compute_metrics: Any = None,
                      callbacks: Sequence[Any] = (), optimizers: tuple[Any, Any] = (None, None)) -> Any:
@@ -197,7 +197,7 @@ class TorchMethod(Method):
         trainer = train_with_trainer(self.model, train_ds, eval_ds, self._collator(), args, meter,
                                      compute_metrics=compute_metrics, callbacks=callbacks,
                                      optimizers=optimizers, checkpoint_steps=self.checkpoint_steps,
-                                     length_grouping=self._length_grouping())
+                                     length_grouping=self._length_grouping() or "shuffled")
         self.model = trainer.model
         self.train_history += list(trainer.state.log_history)
         self.train_steps += int(trainer.state.global_step)

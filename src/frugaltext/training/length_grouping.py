@@ -81,14 +81,9 @@ def shuffled_length_grouped_indices(lengths: Sequence[int], batch_size: int,
         return []
     grouped = get_length_grouped_indices(list(lengths), batch_size, mega_batch_mult=mega_batch_mult,
                                          generator=generator)
-    # transformers' megabatches are sorted within; cut each into batches. Only the last megabatch can end
-    # in an incomplete batch (every other megabatch holds mega_batch_mult * batch_size examples).
-    mult = mega_batch_mult or max(1, min(n // (batch_size * 4), 50))
-    megabatch_size = mult * batch_size
-    batches: list[list[int]] = []
-    for start in range(0, n, megabatch_size):
-        mega = grouped[start:start + megabatch_size]
-        batches += [mega[i:i + batch_size] for i in range(0, len(mega), batch_size)]
+    # every megabatch but the last holds a multiple of batch_size examples, so cutting the whole stream every
+    # batch_size indices gives transformers' batches, and only the last one can be incomplete
+    batches = [grouped[i:i + batch_size] for i in range(0, n, batch_size)]
     tail = batches.pop() if len(batches[-1]) < batch_size else None
     if not batches:  # fewer examples than one batch
         return list(tail or [])
