@@ -93,20 +93,25 @@ def test_setting_kwargs():
     assert bench.setting_kwargs(_row("patience", 3)) == {"exit_rule": "patience", "patience": 3}
 
 
-def test_measure_settings_matches_offline_curve(tiny_bert4_dir):
-    """Real batched runs give the exits, macro-F1 and FLOPs of the offline simulation; every setting is
-    timed `repeats` times at each batch size; batch 1 uses the stated subset."""
+def _toy_early_exit(tiny_bert4_dir):
+    """An untrained early-exit model on the toy texts (eval mode) and the toy labels as class indices."""
     from frugaltext.methods.early_exit import EarlyExitMethod
-    from frugaltext.models.early_exit import early_exit_curve
-
-    method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
     from tests.helpers import make_data
 
+    method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
     names = sorted(set(TOY_LABELS))
     method.label_names, method.multi_label = tuple(names), False
     method._build(make_data(TOY_TEXTS, TOY_LABELS), seed=0)
     method.model.eval()
-    labels = np.array([names.index(y) for y in TOY_LABELS])
+    return method, np.array([names.index(y) for y in TOY_LABELS])
+
+
+def test_measure_settings_matches_offline_curve(tiny_bert4_dir):
+    """Real batched runs give the exits, macro-F1 and FLOPs of the offline simulation; every setting is
+    timed `repeats` times at each batch size; batch 1 uses the stated subset."""
+    from frugaltext.models.early_exit import early_exit_curve
+
+    method, labels = _toy_early_exit(tiny_bert4_dir)
     settings = {
         "full_depth": {"rule": "none"},
         "entropy_s1": {"rule": "entropy", "entropy_threshold": 1.0},
@@ -179,15 +184,7 @@ def test_stacked_settings_add_named_rows_with_their_combination():
 def test_measure_settings_runs_the_int8_and_bf16_combinations(tiny_bert4_dir):
     """int8 rows run the quantized copy (their own all-exit pass), bf16 rows run under autocast; the timed
     dynamic runs exit where that combination's simulation says; speed-up is against fp32 full depth."""
-    from frugaltext.methods.early_exit import EarlyExitMethod
-    from tests.helpers import make_data
-
-    method = EarlyExitMethod(model_name_or_path=str(tiny_bert4_dir), max_length=16, show_progress=False)
-    names = sorted(set(TOY_LABELS))
-    method.label_names, method.multi_label = tuple(names), False
-    method._build(make_data(TOY_TEXTS, TOY_LABELS), seed=0)
-    method.model.eval()
-    labels = np.array([names.index(y) for y in TOY_LABELS])
+    method, labels = _toy_early_exit(tiny_bert4_dir)
     plain = {"full_depth": {"rule": "none"}, "calibrated_patience": _row("patience", 2)}
     settings = bench.stacked_settings(plain, ["int8", "bf16"], list(plain))
     out = bench.measure_settings(method, TOY_TEXTS, labels, settings, batch1_docs=2, repeats=1)
