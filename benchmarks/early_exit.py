@@ -329,6 +329,7 @@ def train_or_load(args: argparse.Namespace, data: Any, model_dir: Path) -> tuple
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         training_mode=args.training_mode,
+        **({} if args.stage2_epochs is None else {"stage2_epochs": args.stage2_epochs}),
         exit_rule="patience" if args.rule == "patience" else "entropy",
         target_retention=args.target_retention,
         show_progress=False,
@@ -372,6 +373,7 @@ def measure_settings(
     *,
     batch1_docs: int,
     repeats: int,
+    batch32_docs: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Interleaved throughput (batch 32 and 1) and the macro-F1, exits and FLOPs of each named setting.
 
@@ -408,8 +410,9 @@ def measure_settings(
     texts = list(texts)
     labels = np.asarray(labels)
     b1_texts = texts[: min(batch1_docs, len(texts))]
-    batches = {32: make_batches(method, texts, 32), 1: make_batches(method, b1_texts, 1)}
-    n_docs = {32: len(texts), 1: len(b1_texts)}
+    b32_texts = texts[: min(batch32_docs or len(texts), len(texts))]
+    batches = {32: make_batches(method, b32_texts, 32), 1: make_batches(method, b1_texts, 1)}
+    n_docs = {32: len(b32_texts), 1: len(b1_texts)}
 
     def combination(setting: Mapping[str, Any]) -> tuple[str, str]:
         return (setting.get("inference_quantization", "none"), setting.get("precision", "fp32"))
@@ -491,6 +494,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=16, help="training batch size")
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--training-mode", choices=("joint", "two_stage"), default="joint")
+    p.add_argument("--stage2-epochs", type=float, default=None,
+                   help="two-stage only: self-distillation epochs of stage 2 (default: the method's, 3)")
     p.add_argument("--rule", choices=("entropy", "patience", "both"), default="both")
     p.add_argument("--target-retention", type=float, default=0.99)
     p.add_argument("--model-name-or-path", default=None, help="encoder; default packaged MiniLM")
@@ -504,6 +509,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="torch.set_num_threads for training and timing (default: torch's, = cores)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats (median kept)")
     p.add_argument("--batch1-docs", type=int, default=200, help="test documents timed at batch 1")
+    p.add_argument("--batch32-docs", type=int, default=None,
+                   help="test documents timed at batch 32 (the first N; default: all). macro-F1, exits and "
+                        "FLOPs always use every test document")
     p.add_argument("--curve-batch32-docs", type=int, default=None,
                    help="test documents timed at batch 32 for each curve point (default: all)")
     p.add_argument("--curve-batch1-docs", type=int, default=100,
@@ -522,8 +530,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(str(err))
     if not 0 < args.target_retention <= 1:
         p.error(f"--target-retention must be in (0, 1], got {args.target_retention}")
-    for name in ("repeats", "batch1_docs", "curve_batch1_docs"):
-        if getattr(args, name) < 1:
+    for name in ("repeats", "batch1_docs", "curve_batch1_docs", "batch32_docs"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
 
@@ -588,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logger.info("side-by-side timing of %s (load %s)", list(settings), load_before)
     t0 = time.perf_counter()
     measured = measure_settings(method, test_texts, test_labels, settings,
-                                batch1_docs=args.batch1_docs, repeats=args.repeats)
+                                batch1_docs=args.batch1_docs, repeats=args.repeats,
+                                batch32_docs=args.batch32_docs)
     comparison = comparison_summary(measured)
     comparison_duration_s = time.perf_counter() - t0
     load_after = load_average()
@@ -614,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # Plots next to the JSON.
     output.parent.mkdir(parents=True, exist_ok=True)
     stem = output.with_suffix("")
-    title = f"early exit, MiniLM-L6, {slug} test ({len(test_texts)} docs)"
+    encoder = Path(args.model_name_or_path).name if args.model_name_or_path else "MiniLM-L6"
+    title = f"early exit, {encoder} ({num_layers} layers), {slug} test ({len(test_texts)} docs)"
     plots = {}
     plots["curve_flops"] = str(plot_early_exit_curve(curve, f"{stem}_curve.png", x="flops",
                                                      full_depth_macro_f1=full_f1, title=title)[0])
@@ -692,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "timing_protocol": {
             "repeats": args.repeats,
             "order": "interleaved, each round rotated by one setting; median kept",
-            "batch32_docs": len(test_texts),
+            "batch32_docs": min(args.batch32_docs or len(test_texts), len(test_texts)),
             "batch1_docs": min(args.batch1_docs, len(test_texts)),
             "warmup_batches": 1,
             "tokenisation": "excluded (pre-tokenised, length-sorted batches, dynamic padding)",

@@ -150,6 +150,9 @@ def test_parse_stack():
         bench.parse_stack("int8,int8")
     assert bench.parse_args(["--stack", "int8"]).stack == ["int8"]
     assert bench.parse_args([]).stack == []
+    assert bench.parse_args(["--batch32-docs", "7"]).batch32_docs == 7
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--batch32-docs", "0"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--stack", "onnx"])
 
@@ -183,13 +186,16 @@ def test_stacked_settings_add_named_rows_with_their_combination():
 
 def test_measure_settings_runs_the_int8_and_bf16_combinations(tiny_bert4_dir):
     """int8 rows run the quantized copy (their own all-exit pass), bf16 rows run under autocast; the timed
-    dynamic runs exit where that combination's simulation says; speed-up is against fp32 full depth."""
+    dynamic runs exit where that combination's simulation says; speed-up is against fp32 full depth;
+    batch 32 is timed on the first ``batch32_docs`` documents while macro-F1 and exits use all of them."""
     method, labels = _toy_early_exit(tiny_bert4_dir)
     plain = {"full_depth": {"rule": "none"}, "calibrated_patience": _row("patience", 2)}
     settings = bench.stacked_settings(plain, ["int8", "bf16"], list(plain))
-    out = bench.measure_settings(method, TOY_TEXTS, labels, settings, batch1_docs=2, repeats=1)
+    out = bench.measure_settings(method, TOY_TEXTS, labels, settings, batch1_docs=2, repeats=1,
+                                 batch32_docs=5)
     assert set(out) == set(settings)
     for name, row in out.items():
+        assert (row["n_timed_docs_batch32"], row["n_timed_docs_batch1"]) == (5, 2)
         assert (row["inference_quantization"], row["precision"]) == (
             settings[name]["inference_quantization"], settings[name]["precision"])
         assert row["n_exit_mismatch_batch32"] == 0
