@@ -285,7 +285,9 @@ FULL_DEPTH = "full depth"
 
 def read_early_exit(path: Path, rel: str) -> Source:
     """A ``benchmarks/early_exit.py`` JSON as a :class:`Source`: the model at full depth (the reference) and
-    at its calibrated entropy and patience settings. All rows are one trained model, so they share its T.
+    at its calibrated entropy and patience settings, and those settings stacked with int8 or bf16 inference
+    (``--stack``; named e.g. ``early exit, entropy 0.75 + int8``). All rows are one trained model, so they
+    share its T.
 
     Raises
     ------
@@ -305,6 +307,10 @@ def read_early_exit(path: Path, rel: str) -> Source:
             rule = setting.get("rule")
             value = setting.get("entropy_threshold") if rule == "entropy" else setting.get("patience")
             names[key] = f"early exit, {rule} {value:g}" if value is not None else key
+    for key in comparison:  # --stack rows: "<setting>@int8" / "<setting>@bf16"
+        base, _, variant = key.partition("@")
+        if variant and base in names:
+            names[key] = f"{names[base]} + {variant}"
     rows = []
     for key, name in names.items():
         setting = comparison[key]

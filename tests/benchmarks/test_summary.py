@@ -129,6 +129,9 @@ def test_benchmark_files_distillation_and_early_exit(tmp_path):
             "full_depth": {"rule": "none", "macro_f1": 0.80, "throughput_docs_per_s_batch32": 40.0},
             "calibrated_entropy": {"rule": "entropy", "entropy_threshold": 0.5, "macro_f1": 0.796,
                                    "throughput_docs_per_s_batch32": 80.0},
+            "calibrated_entropy@int8": {"rule": "entropy", "entropy_threshold": 0.5, "macro_f1": 0.7,
+                                        "inference_quantization": "int8",
+                                        "throughput_docs_per_s_batch32": 200.0},
         },
     })
     sources = {s["kind"]: s for s in dataset(summary.build_summary(tmp_path), "sst2")["sources"]}
@@ -143,6 +146,10 @@ def test_benchmark_files_distillation_and_early_exit(tmp_path):
     assert early["subset"] and early["reference"]["method"] == "full depth"
     assert early["picks"]["99"]["method"] == "early exit, entropy 0.5"
     assert early["picks"]["99"]["speedup_throughput"] == pytest.approx(2.0)
+    # a --stack row is named after its base setting; it is the fastest but keeps only 87.5 %
+    assert early["picks"]["95"]["method"] == "early exit, entropy 0.5"
+    stacked = {m["method"]: m for m in early["methods"]}["early exit, entropy 0.5 + int8"]
+    assert stacked["speedup_throughput"] == pytest.approx(5.0)
 
 
 def test_files_not_read_are_listed_with_a_reason(tmp_path):
