@@ -374,6 +374,7 @@ def measure_settings(
     batch1_docs: int,
     repeats: int,
     batch32_docs: int | None = None,
+    exit_logits_out: dict[tuple[str, str], Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Interleaved throughput (batch 32 and 1) and the macro-F1, exits and FLOPs of each named setting.
 
@@ -390,7 +391,8 @@ def measure_settings(
     ``precision``. A setting with ``inference_quantization: int8`` runs the int8 copy of the model
     (:func:`frugaltext.fastpath.quantize_int8`), one with ``precision: bf16`` runs under bf16 autocast; each
     combination gets its own all-exit pass (its macro-F1 and exits are its own), FLOPs are counted on the
-    layers run.
+    layers run. ``exit_logits_out``, when given, receives the :func:`collect_exit_logits` output of each
+    (quantization, precision) combination, e.g. ``("none", "fp32")``, for reuse (the curve).
     """
     from frugaltext.fastpath import autocast, quantize_int8
     from frugaltext.models.early_exit import (
@@ -424,9 +426,12 @@ def measure_settings(
     seq_lens = None
     for combo in dict.fromkeys(combination(x) for x in settings.values()):
         with autocast(combo[1], device_type):
-            exit_logits[combo], _, seq_lens = collect_exit_logits(
+            collected = collect_exit_logits(
                 models[combo[0]], texts, labels, method.tokenizer, s.max_length, 32, s.truncation
             )
+        exit_logits[combo], _, seq_lens = collected
+        if exit_logits_out is not None:
+            exit_logits_out[combo] = collected
     out: dict[str, dict[str, Any]] = {}
     for name, setting in settings.items():
         kwargs = setting_kwargs(setting)
@@ -593,11 +598,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         stack_run.append(variant)
     settings = stacked_settings(settings, stack_run, [FULL_DEPTH, *(f"calibrated_{r}" for r in rules)])
     load_before = load_average()
+    test_exit_logits: dict[tuple[str, str], Any] = {}
     logger.info("side-by-side timing of %s (load %s)", list(settings), load_before)
     t0 = time.perf_counter()
     measured = measure_settings(method, test_texts, test_labels, settings,
                                 batch1_docs=args.batch1_docs, repeats=args.repeats,
-                                batch32_docs=args.batch32_docs)
+                                batch32_docs=args.batch32_docs, exit_logits_out=test_exit_logits)
     comparison = comparison_summary(measured)
     comparison_duration_s = time.perf_counter() - t0
     load_after = load_average()
@@ -608,11 +614,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     curve = early_exit_curve(
         model, test_texts, test_labels, method.tokenizer, max_length=s.max_length, truncation=s.truncation,
         batch_sizes=(32,), measure=timing, max_timing_docs=args.curve_batch32_docs,
+        exit_logits=test_exit_logits.get(("none", "fp32")),
     )
     if timing:
         curve_b1 = early_exit_curve(
             model, test_texts, test_labels, method.tokenizer, max_length=s.max_length,
             truncation=s.truncation, batch_sizes=(1,), measure=True, max_timing_docs=args.curve_batch1_docs,
+            exit_logits=test_exit_logits.get(("none", "fp32")),
         )
         curve = merge_curve_rows(curve, curve_b1)
     curve_duration_s = time.perf_counter() - t0

@@ -533,6 +533,23 @@ def test_early_exit_curve_rows(model, tokenizer):
         assert row["n_exit_mismatch_batch4"] == 0 and row["n_exit_mismatch_batch1"] == 0
 
 
+def test_early_exit_curve_reuses_given_exit_logits(model, tokenizer):
+    """Precomputed exit logits give the same rows without a model pass; logits of other texts are refused."""
+    from frugaltext.models.early_exit import collect_exit_logits
+
+    labels = np.array([LABEL_IDS[y] for y in TOY_LABELS] + [0, 1, 2, 3])
+    grid = {"entropy_grid": (0.0, 0.5, 1.0), "measure": False}
+    collected = collect_exit_logits(model, TEXTS, labels, tokenizer, 128, 32, "head")
+    given = early_exit_curve(model, TEXTS, labels, tokenizer, exit_logits=collected, **grid)
+    assert given == early_exit_curve(model, TEXTS, labels, tokenizer, **grid)
+    # the rows come from the given logits: scaled by 100 (confident at every exit), all leave at layer 1
+    sharp = (collected[0] * 100, collected[1], collected[2])
+    rows = early_exit_curve(model, TEXTS, labels, tokenizer, exit_logits=sharp, **grid)
+    assert rows[1]["mean_exit_layer"] == 1 and rows[0]["mean_exit_layer"] == L
+    with pytest.raises(ConfigError, match="exit_logits cover"):
+        early_exit_curve(model, TEXTS[:-1], labels[:-1], tokenizer, exit_logits=collected, **grid)
+
+
 @pytest.mark.parametrize("head", ["linear", "dense_tanh"])
 @pytest.mark.parametrize("stage", [None, 1, 2])
 def test_analytic_train_step_flops_match_the_flop_counter(tiny_bert4_dir, tokenizer, head, stage):

@@ -343,6 +343,7 @@ def early_exit_curve(
     batch_sizes: Sequence[int] = (32, 1),
     measure: bool = True,
     max_timing_docs: int | None = None,
+    exit_logits: tuple[torch.Tensor, np.ndarray | None, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Speed-accuracy sweep over S in ``entropy_grid`` and t in ``patience_grid`` (default 1..L).
 
@@ -361,13 +362,23 @@ def early_exit_curve(
     tokenizer : the encoder's tokenizer
     max_timing_docs : int, optional
         Time only the first this many documents (all by default).
+    exit_logits : tuple, optional
+        Output of :func:`collect_exit_logits` for the same ``texts`` (same model, precision and
+        ``max_length``), to skip the all-exit model pass.
 
     Returns
     -------
     list of dict, one per setting: rule, entropy_threshold, patience, macro_f1, mean_exit_layer, flops, and
     the throughput columns when measured.
     """
-    all_logits, _, seq_lens = collect_exit_logits(model, texts, labels, tokenizer, max_length, 32, truncation)
+    if exit_logits is None:
+        exit_logits = collect_exit_logits(model, texts, labels, tokenizer, max_length, 32, truncation)
+    all_logits, _, seq_lens = exit_logits
+    if all_logits.shape[1] != len(texts):
+        raise ConfigError(
+            f"early_exit_curve: exit_logits cover {all_logits.shape[1]} documents but {len(texts)} texts "
+            "were given; pass the collect_exit_logits output of these texts"
+        )
     labels = np.asarray(labels)
     patience_grid = range(1, model.num_layers + 1) if patience_grid is None else patience_grid
     settings = [("entropy", s) for s in entropy_grid] + [("patience", t) for t in patience_grid]
