@@ -204,6 +204,86 @@ def comparison_summary(
     return out
 
 
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _ratio(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _threshold(row: Mapping[str, Any]) -> str:
+    if row.get("entropy_threshold") is not None:
+        return f"S = {row['entropy_threshold']:g}"
+    if row.get("patience") is not None:
+        return f"t = {row['patience']}"
+    return "-"
+
+
+def comparison_markdown(result: Mapping[str, Any]) -> str:
+    """The side-by-side comparison of a result (what ``main`` returns) as a Markdown table with its context.
+
+    One row per timed setting: its combination (quantization / precision), threshold, test macro-F1,
+    retention and FLOPs ratio against float32 full depth, mean exit layer, and median throughput (min-max)
+    with its speed-up at batch 32 and batch 1; then each rule's calibration on validation. Written next to
+    the JSON by ``main``; ``--markdown-only`` rebuilds it from a saved JSON.
+    """
+    model = result.get("model") or {}
+    data = result.get("dataset") or {}
+    timing = result.get("timing_protocol") or {}
+    machine = result.get("machine") or {}
+    flags = ", ".join(machine.get("cpu_flags_of_interest") or []) or "-"
+    train_s = (result.get("training") or {}).get("train_duration_s")
+    path = (result.get("args") or {}).get("model_name_or_path")
+    encoder = model.get("encoder") or (Path(path).name if path else "MiniLM-L6")
+    lines = [
+        f"# Early exit: {encoder} ({model.get('num_hidden_layers')} layers, "
+        f"{model.get('training_mode')}), {data.get('data')}",
+        "",
+        f"Command: `{result.get('command')}`",
+        "",
+        f"Data: {data.get('n_train_docs')} training / {data.get('n_validation_docs')} validation / "
+        f"{data.get('n_test_docs')} test documents (of {data.get('n_train_docs_available')} training and "
+        f"{data.get('n_test_docs_available')} test available); max length {model.get('max_length')}; "
+        f"training {_fmt(train_s, '.0f')} s.",
+        f"Machine: {machine.get('cpu_model')} ({flags}), {machine.get('cpu_count')} cores, "
+        f"{machine.get('torch_num_threads')} torch thread(s); load average "
+        f"{result.get('load_average_before_timing')} before the timing, "
+        f"{result.get('load_average_after_timing')} after.",
+        f"Timing: median of {timing.get('repeats')} interleaved repeats; batch 32 on the first "
+        f"{timing.get('batch32_docs')} test documents, batch 1 on the first {timing.get('batch1_docs')}; "
+        "macro-F1, exit layers and FLOPs on every test document. Retention, FLOPs ratio and speed-ups are "
+        "against `full_depth` (float32, every layer).",
+        "",
+        "| setting | int8 / precision | threshold | macro-F1 | retention (%) | mean exit layer | FLOPs ratio "
+        "| docs/s b32 (min-max) | speed-up b32 | docs/s b1 | speed-up b1 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in (result.get("comparison") or {}).items():
+        b32 = (f"{_fmt(row.get('throughput_docs_per_s_batch32'), '.1f')} "
+               f"({_fmt(row.get('throughput_docs_per_s_batch32_min'), '.1f')}-"
+               f"{_fmt(row.get('throughput_docs_per_s_batch32_max'), '.1f')})")
+        cells = [
+            name, f"{row.get('inference_quantization', 'none')} / {row.get('precision', 'fp32')}",
+            _threshold(row), _fmt(row.get("macro_f1"), ".4f"), _fmt(row.get("retention"), ".2f"),
+            _fmt(row.get("mean_exit_layer"), ".2f"), _ratio(row.get("flops_speedup")), b32,
+            _ratio(row.get("speedup_batch32")),
+            _fmt(row.get("throughput_docs_per_s_batch1"), ".1f"),
+            _ratio(row.get("speedup_batch1")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for rule, cal in (result.get("calibration") or {}).items():
+        chosen = cal.get("chosen") or {}
+        kept = chosen.get("retention")
+        lines += ["", (
+            f"Calibration ({rule}, validation, {cal.get('n_docs')} documents, full-depth macro-F1 "
+            f"{_fmt(cal.get('full_depth_macro_f1'), '.4f')}): {_threshold(chosen)} keeps "
+            f"{_fmt(None if kept is None else 100 * kept, '.2f')} % at mean exit layer "
+            f"{_fmt(chosen.get('mean_exit_layer'), '.2f')}; exit layers {chosen.get('exit_layer_histogram')}."
+        )]
+    return "\n".join(lines) + "\n"
+
+
 def parse_stack(text: str | None) -> tuple[str, ...]:
     """The variants of ``--stack``: ``"int8,bf16"`` -> ``("int8", "bf16")``; None or ``""`` -> ``()``.
 
@@ -526,6 +606,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stack", default="",
                    help="also time full depth and the calibrated rules under int8 and/or bf16 inference, "
                         "comma-separated: int8,bf16 (bf16 only where precision auto picks it)")
+    p.add_argument("--markdown-only", metavar="JSON", default=None,
+                   help="only rebuild the Markdown table (JSON path with .md) from a saved result, then exit")
     p.add_argument("--stack-force-bf16", action="store_true",
                    help="time the --stack bf16 rows even where bf16 is emulated (no amx_bf16/avx512_bf16)")
     args = p.parse_args(argv)
@@ -545,6 +627,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON-ready result (also written to ``--output``)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.markdown_only:
+        from frugaltext.fileio import atomic_write_text
+
+        source = Path(args.markdown_only)
+        result = json.loads(source.read_text(encoding="utf-8"))
+        atomic_write_text(source.with_suffix(".md"), comparison_markdown(result))
+        logger.info("wrote %s", source.with_suffix(".md"))
+        return result
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -681,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "num_hidden_layers": num_layers,
             "max_length": s.max_length,
             "training_mode": model.config.training_mode,
+            "encoder": encoder,
             "n_params": method.n_params(),
         },
         "target_retention": args.target_retention,
@@ -727,7 +818,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "plots": plots,
     }
     atomic_write_text(output, json.dumps(result, indent=2, default=float))
-    logger.info("wrote %s", output)
+    atomic_write_text(output.with_suffix(".md"), comparison_markdown(result))
+    logger.info("wrote %s and its .md", output)
     for name, row in comparison.items():
         logger.info(
             "%-20s macro_f1=%.4f retention=%.2f%% exit=%.2f GFLOPs=%.3f b32=%.1f/s (x%.2f) b1=%.1f/s (x%.2f)",

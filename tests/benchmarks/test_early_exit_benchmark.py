@@ -208,3 +208,26 @@ def test_measure_settings_runs_the_int8_and_bf16_combinations(tiny_bert4_dir):
     column = "throughput_docs_per_s_batch32"
     assert summary["full_depth@int8"]["speedup"] == pytest.approx(
         out["full_depth@int8"][column] / out["full_depth"][column])
+
+
+def test_comparison_markdown_has_one_row_per_setting_and_the_calibration():
+    comparison = bench.comparison_summary({
+        "full_depth": {"rule": "none", "macro_f1": 0.9, "flops": 4e9, "throughput_docs_per_s_batch32": 10.0,
+                       "throughput_docs_per_s_batch1": 5.0},
+        "calibrated_entropy@int8": {"rule": "entropy", "entropy_threshold": 0.5, "macro_f1": 0.891,
+                                    "inference_quantization": "int8", "flops": 1e9,
+                                    "throughput_docs_per_s_batch32": 50.0,
+                                    "throughput_docs_per_s_batch1": None},
+    })
+    text = bench.comparison_markdown({
+        "model": {"num_hidden_layers": 12, "training_mode": "joint", "encoder": "all-mpnet-base-v2"},
+        "args": {}, "dataset": {"data": "r8"}, "comparison": comparison,
+        "calibration": {"entropy": {"n_docs": 9, "full_depth_macro_f1": 0.8,
+                                    "chosen": {"entropy_threshold": 0.5, "retention": 0.995,
+                                               "mean_exit_layer": 3.0, "exit_layer_histogram": [1, 8]}}},
+    })
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| setting")]
+    assert len(rows) == 2 and text.startswith("# Early exit: all-mpnet-base-v2 (12 layers, joint), r8")
+    assert "| calibrated_entropy@int8 | int8 / fp32 | S = 0.5 | 0.8910 | 99.00 | - | 4.00x |" in rows[1]
+    assert rows[1].endswith("| 5.00x | - | - |")  # no batch-1 throughput: shown as missing, not as 0
+    assert "S = 0.5 keeps 99.50 % at mean exit layer 3.00; exit layers [1, 8]." in text
