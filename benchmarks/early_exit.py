@@ -253,7 +253,9 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
         f"Timing: median of {timing.get('repeats')} interleaved repeats; batch 32 on the first "
         f"{timing.get('batch32_docs')} test documents, batch 1 on the first {timing.get('batch1_docs')}; "
         "macro-F1, exit layers and FLOPs on every test document. Retention, FLOPs ratio and speed-ups are "
-        "against `full_depth` (float32, every layer).",
+        "against `full_depth` (float32, every layer)."
+        + (f" int8 rows keep the Linear layers matching `{keep}` in fp32."
+           if (keep := (result.get("stack") or {}).get("int8_keep_fp32_linear")) else ""),
         "",
         "| setting | int8 / precision | threshold | macro-F1 | retention (%) | mean exit layer | FLOPs ratio "
         "| docs/s b32 (min-max) | speed-up b32 | docs/s b1 | speed-up b1 |",
@@ -455,6 +457,7 @@ def measure_settings(
     repeats: int,
     batch32_docs: int | None = None,
     exit_logits_out: dict[tuple[str, str], Any] | None = None,
+    int8_keep_fp32_linear: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Interleaved throughput (batch 32 and 1) and the macro-F1, exits and FLOPs of each named setting.
 
@@ -501,7 +504,8 @@ def measure_settings(
 
     models: dict[str, Any] = {"none": model}
     if any(combination(x)[0] == "int8" for x in settings.values()):
-        models["int8"] = quantize_int8(model, getattr(method, "int8_keep_fp32", ()))
+        models["int8"] = quantize_int8(model, getattr(method, "int8_keep_fp32", ()),
+                                       keep_fp32_linear=int8_keep_fp32_linear)
     exit_logits: dict[tuple[str, str], Any] = {}
     seq_lens = None
     for combo in dict.fromkeys(combination(x) for x in settings.values()):
@@ -606,6 +610,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stack", default="",
                    help="also time full depth and the calibrated rules under int8 and/or bf16 inference, "
                         "comma-separated: int8,bf16 (bf16 only where precision auto picks it)")
+    p.add_argument("--int8-keep-fp32-linear", metavar="REGEX", default=None,
+                   help="--stack int8: Linear layers whose name matches stay fp32 (quantize_int8's "
+                        "keep_fp32_linear), e.g. 'output\\.dense$' for the FFN output projections")
     p.add_argument("--markdown-only", metavar="JSON", default=None,
                    help="only rebuild the Markdown table (JSON path with .md) from a saved result, then exit")
     p.add_argument("--stack-force-bf16", action="store_true",
@@ -693,7 +700,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     measured = measure_settings(method, test_texts, test_labels, settings,
                                 batch1_docs=args.batch1_docs, repeats=args.repeats,
-                                batch32_docs=args.batch32_docs, exit_logits_out=test_exit_logits)
+                                batch32_docs=args.batch32_docs, exit_logits_out=test_exit_logits,
+                                int8_keep_fp32_linear=args.int8_keep_fp32_linear)
     comparison = comparison_summary(measured)
     comparison_duration_s = time.perf_counter() - t0
     load_after = load_average()
@@ -790,6 +798,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "stack": {
             "requested": list(args.stack),
             "run": stack_run,
+            "int8_keep_fp32_linear": args.int8_keep_fp32_linear,
             "not_run": stack_not_run,
             "definition": (
                 "<setting>@int8: the dynamic int8 copy of the model (quantize_int8, as load_model(dir, "

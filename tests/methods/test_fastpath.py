@@ -221,6 +221,22 @@ def test_int8_agrees_with_fp32_on_labels(which, request):
     assert int8.run_details()["inference_quantization"] == "int8"
 
 
+def test_int8_keeps_the_linear_layers_a_pattern_names_in_fp32(bert):
+    """keep_fp32_linear leaves exactly the matching Linear layers fp32 (the FFN output projections here);
+    a bad pattern and a pattern that matches every layer are clear errors."""
+    method, _ = bert
+    quantized = fastpath.quantize_int8(method.model, keep_fp32_linear=r"output\.dense$")
+    linear = {n: type(m) for n, m in method.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    after = dict(quantized.named_modules())
+    kept = {n for n in linear if type(after[n]) is torch.nn.Linear}
+    assert kept == {n for n in linear if n.endswith(".output.dense")} and kept
+    assert all(".quantized.dynamic." in type(after[n]).__module__ for n in set(linear) - kept)
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        fastpath.quantize_int8(method.model, keep_fp32_linear="(")
+    with pytest.raises(ConfigError, match="matches all"):
+        fastpath.quantize_int8(method.model, keep_fp32_linear=".")
+
+
 def test_int8_as_a_setting_and_on_a_student(tmp_path):
     data = make_data(TOY_TEXTS, TOY_LABELS)
     cnn = get_method_class("scratch-cnn")(epochs=3, early_stopping_patience=0, show_progress=False,
