@@ -370,6 +370,11 @@ def early_exit_curve(
     -------
     list of dict, one per setting: rule, entropy_threshold, patience, macro_f1, mean_exit_layer, flops, and
     the throughput columns when measured.
+
+    Raises
+    ------
+    ConfigError
+        If ``exit_logits`` covers another number of documents than ``texts``.
     """
     if exit_logits is None:
         exit_logits = collect_exit_logits(model, texts, labels, tokenizer, max_length, 32, truncation)
