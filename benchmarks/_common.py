@@ -66,15 +66,14 @@ def cpu_model() -> str | None:
 
 
 #: CPU flags that decide what the fast path can use (bf16 and int8 matrix units), recorded by every benchmark.
-FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+from frugaltext.fastpath import FLAGS_OF_INTEREST  # noqa: E402,F401  (re-exported for the scripts)
 
 
 def cpu_flags_of_interest() -> list[str]:
-    """Those of :data:`FLAGS_OF_INTEREST` that /proc/cpuinfo lists (empty where there is none)."""
-    from frugaltext.fastpath import cpu_flags
+    """:func:`frugaltext.fastpath.cpu_flags_of_interest`: those of its ``FLAGS_OF_INTEREST`` this CPU has."""
+    from frugaltext.fastpath import cpu_flags_of_interest as read_flags
 
-    flags = cpu_flags()
-    return [f for f in FLAGS_OF_INTEREST if f in flags]
+    return read_flags()
 
 
 def _package_version(name: str) -> str | None:

@@ -411,6 +411,7 @@ def train_or_load(args: argparse.Namespace, data: Any, model_dir: Path) -> tuple
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         training_mode=args.training_mode,
+        precision=args.precision,
         **({} if args.stage2_epochs is None else {"stage2_epochs": args.stage2_epochs}),
         exit_rule="patience" if args.rule == "patience" else "entropy",
         target_retention=args.target_retention,
@@ -583,6 +584,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=16, help="training batch size")
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--training-mode", choices=("joint", "two_stage"), default="joint")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                   help="training arithmetic (the method's precision setting; bf16 = mixed precision). The "
+                        "timed rows keep their own combination: full depth and the plain rules are fp32")
     p.add_argument("--stage2-epochs", type=float, default=None,
                    help="two-stage only: self-distillation epochs of stage 2 (default: the method's, 3)")
     p.add_argument("--rule", choices=("entropy", "patience", "both"), default="both")

@@ -43,12 +43,14 @@ from frugaltext.settings import ValidatedSettings, setting
 __all__ = [
     "BATCHINGS",
     "BF16_CPU_FLAGS",
+    "FLAGS_OF_INTEREST",
     "FastPathSettings",
     "INFERENCE_ONLY_SETTINGS",
     "PRECISIONS",
     "QUANTIZATIONS",
     "autocast",
     "cpu_flags",
+    "cpu_flags_of_interest",
     "cpu_model",
     "default_threads",
     "fast_path_details",
@@ -67,6 +69,9 @@ QUANTIZATIONS = ("none", "int8")
 INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization",)
 #: CPU flags of native bf16 matrix arithmetic; ``auto`` picks bf16 when one is present.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+#: CPU flags that decide how fast the fast path runs (recorded beside every measurement): vector width, native
+#: bf16 (``avx512_bf16``, AMX) and int8 dot products (VNNI, AMX).
+FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -129,6 +134,13 @@ def cpu_model(path: str | Path = CPUINFO) -> str:
     import platform
 
     return _read_cpuinfo(str(path))[0] or platform.processor() or platform.machine()
+
+
+def cpu_flags_of_interest(path: str | Path = CPUINFO) -> list[str]:
+    """Those of :data:`FLAGS_OF_INTEREST` that ``/proc/cpuinfo`` lists, in that order (empty where it cannot
+    be read)."""
+    flags = cpu_flags(path)
+    return [f for f in FLAGS_OF_INTEREST if f in flags]
 
 
 def _cuda_bf16() -> bool:

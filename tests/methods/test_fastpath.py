@@ -61,6 +61,19 @@ def test_cpu_flags_reads_the_first_processor(tmp_path):
     assert fastpath.cpu_flags(info) == {"fpu", "avx2", "amx_bf16"}
     assert fastpath.cpu_model(info) == "Test CPU"
     assert fastpath.cpu_flags(tmp_path / "missing") == frozenset()
+    assert fastpath.cpu_flags_of_interest(info) == ["avx2", "amx_bf16"]  # in FLAGS_OF_INTEREST's order
+    assert fastpath.cpu_flags_of_interest(tmp_path / "missing") == []
+
+
+def test_results_rows_record_the_cpu_model_and_flags(monkeypatch):
+    from frugaltext.experiment.provenance import machine
+
+    monkeypatch.setattr(fastpath, "cpu_model", lambda path=None: "Test CPU")
+    monkeypatch.setattr(fastpath, "cpu_flags", lambda path=None: frozenset({"fpu", "avx512_bf16", "avx2"}))
+    info = machine()
+    assert info["cpu_model"] == "Test CPU"
+    assert info["cpu_flags_of_interest"] == ["avx2", "avx512_bf16"]
+    assert info["cpu_count"] >= 1
 
 
 def test_precision_setting_is_validated(tiny_bert_dir):

@@ -18,10 +18,16 @@ __all__ = ["frugaltext_version", "machine", "package_version", "torch_threads"]
 
 
 def machine() -> dict[str, Any]:
-    """Describe this machine: ``platform``, ``processor``, ``cpu_count`` and the ``python`` version."""
+    """Describe this machine: ``platform``, ``processor``, ``cpu_model`` (``model name`` in /proc/cpuinfo),
+    ``cpu_flags_of_interest`` (the vector, bf16 and int8 units that decide the fast path's speed:
+    :func:`frugaltext.fastpath.cpu_flags_of_interest`), ``cpu_count`` and the ``python`` version."""
+    from frugaltext.fastpath import cpu_flags_of_interest, cpu_model
+
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_flags_of_interest": cpu_flags_of_interest(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
