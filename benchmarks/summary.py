@@ -157,10 +157,14 @@ def _load_text(value: Any) -> str:
 
 
 def describe_machine(machine: Mapping[str, Any] | None, threads: Any = None, load: Any = None) -> str:
-    """One line about the machine a file records: CPU model or architecture, cores, torch, threads, load."""
+    """One line about the machine a file records: CPU model or architecture, its fast-path flags (where
+    recorded), cores, torch, threads, load."""
     if not machine:
         return "not recorded"
     parts = [str(machine.get("cpu_model") or machine.get("processor") or "CPU not recorded")]
+    flags = machine.get("cpu_flags_of_interest")
+    if isinstance(flags, list):
+        parts.append("flags " + (" ".join(map(str, flags)) if flags else "none of interest"))
     if machine.get("cpu_count"):
         parts.append(f"{machine['cpu_count']} cores")
     torch_version = machine.get("torch_version") or machine.get("torch")

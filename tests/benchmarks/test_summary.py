@@ -112,7 +112,8 @@ def test_benchmark_files_distillation_and_early_exit(tmp_path):
         "status": "finished",
         "settings": {"data": "../shared/data/sst2", "max_train_docs": None, "max_test_docs": None},
         "dataset_sizes": {"train": 100, "test": 50},
-        "machine": {"cpu_model": "AMD EPYC", "cpu_count": 2, "torch_num_threads": 1},
+        "machine": {"cpu_model": "AMD EPYC", "cpu_count": 2, "torch_num_threads": 1,
+                    "cpu_flags_of_interest": ["avx2", "avx512_bf16"]},
         "teacher": {"seed": 0, "macro_f1": 0.80, "n_params": 100, "dir": "runs/t"},
         "teacher_training": {"train_duration_s": 300.0},
         "throughput": {"median": {"teacher": {"b32": 20.0}, "distill-cnn": {"b32": 1000.0}},
@@ -143,6 +144,7 @@ def test_benchmark_files_distillation_and_early_exit(tmp_path):
     assert distill["picks"]["95"]["method"] == "distill-cnn"
     assert distill["picks"]["99"]["method"] == "teacher (bert)"
     assert "load average 2/2.1/2.2" in distill["machine"]
+    assert distill["machine"].startswith("AMD EPYC, flags avx2 avx512_bf16, 2 cores")
     assert early["subset"] and early["reference"]["method"] == "full depth"
     assert early["picks"]["99"]["method"] == "early exit, entropy 0.5"
     assert early["picks"]["99"]["speedup_throughput"] == pytest.approx(2.0)
