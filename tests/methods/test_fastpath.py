@@ -120,6 +120,23 @@ def test_bf16_training_runs_and_the_row_says_why(tiny_bert_dir, monkeypatch):
     assert method.predict_proba(TOY_TEXTS).shape == (8, 4)
 
 
+def test_after_bf16_training_inference_follows_the_setting_and_int8_works(tiny_bert_dir):
+    """accelerate's bf16 autocast wrapper on model.forward is removed after training: predictions in fp32
+    are bit-identical to the saved model's, and an int8 copy predicts (it failed with "expected scalar type
+    Float but found BFloat16" while the wrapper stayed)."""
+    method = get_method_class("bert")(model_name_or_path=str(tiny_bert_dir), precision="bf16",
+                                      **{**FAST, "epochs": 1})
+    method.fit(make_data(TOY_TEXTS, TOY_LABELS), CostMeter(), seed=0)
+    assert "_original_forward" not in method.model.__dict__
+    method.settings = method.settings.__class__(**{**vars(method.settings), "precision": "fp32"})
+    fresh = method.model.__class__(method.model.config)
+    fresh.load_state_dict(method.model.state_dict())
+    ids = method._encode(LONGER)
+    assert np.array_equal(method.predict_logits(LONGER, batch_size=3),
+                          batched_logits(fresh.eval(), ids, 3, method._pad_token_id))
+    assert method.quantize("int8").predict_proba(LONGER).shape == (len(LONGER), 4)
+
+
 def test_auto_on_a_machine_without_flags_trains_in_fp32(tiny_bert_dir, monkeypatch):
     monkeypatch.setattr(fastpath, "_cuda_bf16", lambda: False)
     monkeypatch.setattr(fastpath, "cpu_flags", lambda path=None: frozenset({"avx2"}))

@@ -369,7 +369,27 @@ def train_with_trainer(
     if checkpoint is not None:
         logger.info("resuming from %s in %s", checkpoint.name, checkpoint.parent)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+    trainer.model = unwrap_mixed_precision_forward(trainer.model)
     return trainer
+
+
+def unwrap_mixed_precision_forward(model: torch.nn.Module) -> torch.nn.Module:
+    """Give ``model`` back its own ``forward`` after a mixed-precision ``Trainer.train``.
+
+    With ``bf16=True`` accelerate's ``prepare`` replaces ``model.forward`` by a wrapper that runs it under
+    ``torch.autocast(bfloat16)`` and keeps it after training. Left there, every later forward pass is bf16
+    whatever the method's precision (an "fp32" timing after a bf16 training is bf16) and an int8 copy
+    (:func:`frugaltext.fastpath.quantize_int8`, a deepcopy) feeds bf16 activations to the int8 kernels, which
+    fail with "expected scalar type Float but found BFloat16". This removes the wrapper
+    (``accelerate.utils.extract_model_from_parallel(keep_fp32_wrapper=False)``); inference precision is
+    then the method's own choice (:meth:`TorchMethod.inference_context`). A model without the wrapper is
+    returned unchanged.
+    """
+    if "_original_forward" not in model.__dict__:
+        return model
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_fp32_wrapper=False)
 
 
 @torch.inference_mode()
