@@ -124,3 +124,40 @@ def test_a_variant_of_a_training_setting_still_trains(tmp_path, tiny_bert_dir, c
     rows = {r["method"]: r for r in read_results(tmp_path / "out" / "results.json")}
     assert "trained_by" not in rows["bert@lr"]["notes"]
     assert (tmp_path / "out" / "models" / "bert@lr-seed0").is_dir()
+
+
+def test_an_int8_variant_that_keeps_ffn_outputs_fp32_reuses_the_model(tmp_path, tiny_bert_dir, counted_fits):
+    """int8_keep_fp32_linear is inference-only: the variant trains nothing, predicts as load_model + quantize
+    with the pattern, records the pattern in its notes, and select writes it into the selected copy."""
+    keep = {"inference_quantization": "int8", "int8_keep_fp32_linear": r"output\.dense$"}
+    cfg = _config(tmp_path, tiny_bert_dir, "bert,bert@int8,bert@int8-ffn", **{"bert@int8": INT8,
+                                                                             "bert@int8-ffn": keep})
+    assert trained_by(cfg) == {"bert@int8": "bert", "bert@int8-ffn": "bert"}
+    out = tmp_path / "out"
+    result = run_compare(cfg, progress=False)
+    assert result.ran == ["bert-seed0", "bert@int8-seed0", "bert@int8-ffn-seed0"] and counted_fits == ["none"]
+    rows = {r["method"]: r for r in read_results(out / "results.json")}
+    ffn, int8 = rows["bert@int8-ffn"], rows["bert@int8"]
+    assert ffn["notes"]["trained_by"] == "bert" and ffn["notes"]["int8_keep_fp32_linear"] == r"output\.dense$"
+    assert "int8_keep_fp32_linear" not in int8["notes"]
+    assert len({ffn["config_hash"], int8["config_hash"], rows["bert"]["config_hash"]}) == 3
+
+    data = load_data(cfg.data, seed=cfg.data_seed)
+    loaded = load_model(out / "models" / "bert-seed0").quantize("int8", r"output\.dense$")
+    predicted = probabilities_to_predictions(loaded.predict_proba(data.test.texts), False)
+    assert ffn["macro_f1"] == classification_metrics(data.test.labels, predicted, data.label_names,
+                                                     False)["macro_f1"]
+    selected = tmp_path / "selected"
+    shutil.copytree(out / "models" / "bert-seed0", selected)
+    _set_inference_settings(selected, _reused_inference_settings(ffn))
+    assert load_model(selected).settings.int8_keep_fp32_linear == r"output\.dense$"
+
+
+def test_the_new_setting_leaves_old_config_hashes_unchanged():
+    """A row written before int8_keep_fp32_linear existed keeps its hash (NEUTRAL_NEW_SETTINGS)."""
+    from frugaltext.experiment.config import config_hash
+
+    old = {"learning_rate": 1e-4, "inference_quantization": "none"}
+    before = config_hash({"d": 1}, "bert", old)
+    assert config_hash({"d": 1}, "bert", {**old, "int8_keep_fp32_linear": None}) == before
+    assert config_hash({"d": 1}, "bert", {**old, "int8_keep_fp32_linear": "x"}) != before

@@ -66,13 +66,28 @@ QUANTIZATIONS = ("none", "int8")
 #: ``compare`` variant differing from another method only in these reuses that method's trained model
 #: (:func:`frugaltext.experiment.config.trained_by`). ``precision`` is not one: bf16 also trains in mixed
 #: precision.
-INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization",)
+INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("inference_quantization", "int8_keep_fp32_linear")
 #: CPU flags of native bf16 matrix arithmetic; ``auto`` picks bf16 when one is present.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 #: CPU flags that decide how fast the fast path runs (recorded beside every measurement): vector width, native
 #: bf16 (``avx512_bf16``, AMX) and int8 dot products (VNNI, AMX).
 FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 CPUINFO = Path("/proc/cpuinfo")
+
+
+def _checked_regex(value: Any) -> str | None:
+    """``value`` as a regular expression string (None and ``"none"``/empty: None); ConfigError if invalid."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"setting 'int8_keep_fp32_linear': must be a regular expression string, got "
+                          f"{type(value).__name__} {value!r}")
+    try:
+        re.compile(value)
+    except re.error as err:
+        raise ConfigError(f"setting 'int8_keep_fp32_linear': {value!r} is not a valid regular expression "
+                          f"({err}); e.g. 'output\\.dense$'") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -95,11 +110,18 @@ class FastPathSettings(ValidatedSettings):
         Predict with dynamic int8 quantization of the Linear layers (:func:`quantize_int8`); the saved model
         stays fp32. A ``compare`` variant ``bert@int8: {inference_quantization: int8}`` measures it with the
         model ``bert`` trained (no second training).
+    int8_keep_fp32_linear : str, optional
+        With int8 inference: a regular expression (``re.search``) on Linear layer names that stay fp32
+        (:func:`quantize_int8`'s ``keep_fp32_linear``), e.g. ``'output\\.dense$'`` for the FFN
+        down-projections, which MPNet needs (all-int8 MPNet fell from 0.916 to 0.412 macro-F1 on Reuters-8;
+        docs/early_exit.md). Inference-only: ``bert@int8-ffn: {inference_quantization: int8,
+        int8_keep_fp32_linear: 'output\\.dense$'}`` reuses ``bert``'s model. Default None (every Linear int8).
     """
 
     precision: str = setting("fp32", choices=PRECISIONS)
     batching: str = setting("grouped", choices=BATCHINGS)
     inference_quantization: str = setting("none", choices=QUANTIZATIONS)
+    int8_keep_fp32_linear: str | None = setting(None, convert=_checked_regex)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,11 +349,12 @@ def fast_path_details(settings: Any) -> dict[str, Any]:
     dict
         ``precision`` (fp32/bf16 actually used), ``precision_setting``, ``precision_reason`` (the deciding
         flags for auto), ``batching``, ``inference_quantization``, ``cpu_bf16_flags`` (those of
-        :data:`BF16_CPU_FLAGS` present).
+        :data:`BF16_CPU_FLAGS` present), and ``int8_keep_fp32_linear`` when int8 keeps some Linear layers
+        fp32.
     """
     setting_value = getattr(settings, "precision", "fp32")
     precision, reason = resolve_precision(setting_value)
-    return {
+    details = {
         "precision": precision,
         "precision_setting": setting_value,
         "precision_reason": reason,
@@ -339,3 +362,7 @@ def fast_path_details(settings: Any) -> dict[str, Any]:
         "inference_quantization": getattr(settings, "inference_quantization", "none"),
         "cpu_bf16_flags": [f for f in BF16_CPU_FLAGS if f in cpu_flags()],
     }
+    keep = getattr(settings, "int8_keep_fp32_linear", None)
+    if keep and details["inference_quantization"] == "int8":
+        details["int8_keep_fp32_linear"] = keep
+    return details

@@ -267,6 +267,29 @@ def test_int8_keeps_the_linear_layers_a_pattern_names_in_fp32(bert):
         fastpath.quantize_int8(method.model, keep_fp32_linear=".")
 
 
+def test_int8_keep_fp32_linear_as_a_method_setting(bert):
+    """The setting reaches quantize_int8 through inference_model(), is validated when set, and quantize()
+    can change it (the inference model is rebuilt)."""
+    method, _ = bert
+    method.quantize("int8", r"output\.dense$")
+    try:
+        assert method.settings.int8_keep_fp32_linear == r"output\.dense$"
+        model = method.inference_model()
+        kept = [n for n, m in model.named_modules() if type(m) is torch.nn.Linear]
+        assert kept and all(n.endswith(".output.dense") for n in kept)
+        assert fastpath.fast_path_details(method.settings)["int8_keep_fp32_linear"] == r"output\.dense$"
+        method.quantize("int8", None)
+        assert not [n for n, m in method.inference_model().named_modules() if type(m) is torch.nn.Linear]
+        assert "int8_keep_fp32_linear" not in fastpath.fast_path_details(method.settings)
+        with pytest.raises(ConfigError, match="int8_keep_fp32_linear.*not a valid regular expression"):
+            method.quantize("int8", "(")
+        with pytest.raises(ConfigError, match="int8_keep_fp32_linear"):
+            get_method_class("bert")(int8_keep_fp32_linear="[")
+        assert get_method_class("bert")(int8_keep_fp32_linear="none").settings.int8_keep_fp32_linear is None
+    finally:
+        method.quantize("none", None)
+
+
 def test_int8_as_a_setting_and_on_a_student(tmp_path):
     data = make_data(TOY_TEXTS, TOY_LABELS)
     cnn = get_method_class("scratch-cnn")(epochs=3, early_stopping_patience=0, show_progress=False,

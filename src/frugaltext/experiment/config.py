@@ -999,7 +999,8 @@ def _plain(value: Any) -> Any:
 #: Settings introduced after the first results were stored, with the value that means "as before"
 #: (``encoder_layers``: keep every layer, added with the Table 3 small-encoder row; ``step_matched``: the
 #: optimizer steps TopicBERT always took, added with the step-matched ablation of issue 15).
-NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None, "step_matched": False}
+NEUTRAL_NEW_SETTINGS: dict[str, Any] = {"encoder_layers": None, "step_matched": False,
+                                        "int8_keep_fp32_linear": None}
 
 
 def trained_by(config: CompareConfig) -> dict[str, str]:

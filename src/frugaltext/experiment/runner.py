@@ -562,6 +562,8 @@ def _apply_inference_settings(method: Any, settings: Mapping[str, Any]) -> None:
             continue
         if key == "inference_quantization":
             method.quantize(settings[key])
+        elif key == "int8_keep_fp32_linear":
+            method.quantize(getattr(method.settings, "inference_quantization", "none"), settings[key])
         else:  # pragma: no cover - every inference-only setting needs its own line above
             raise ConfigError(f"{method.name}: no way to apply the inference setting {key!r} to a loaded "
                               "model")

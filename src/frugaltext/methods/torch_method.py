@@ -301,14 +301,18 @@ class TorchMethod(Method):
         """``"fp32"`` or ``"bf16"``: the ``precision`` setting resolved on this machine."""
         return resolve_precision(getattr(self.settings, "precision", "fp32"))[0]
 
-    def quantize(self, quantization: str | None) -> TorchMethod:
+    def quantize(self, quantization: str | None, keep_fp32_linear: Any = ...) -> TorchMethod:
         """Predict with ``quantization`` from now on (``"int8"``: dynamic int8 Linear layers, see
         :func:`frugaltext.fastpath.quantize_int8`; ``"none"``/None: the fp32 model). Returns ``self``.
+
+        ``keep_fp32_linear`` (a regular expression, or None for every Linear layer) replaces the
+        ``int8_keep_fp32_linear`` setting; omitted, the setting is kept.
 
         Raises
         ------
         ConfigError
-            If ``quantization`` is not none or int8.
+            If ``quantization`` is not none or int8, or ``keep_fp32_linear`` is not a valid regular
+            expression.
         """
         import dataclasses
 
@@ -317,7 +321,10 @@ class TorchMethod(Method):
             raise ConfigError(f"{self.name}: quantization must be one of {', '.join(QUANTIZATIONS)}, got "
                               f"{quantization!r}")
         if dataclasses.is_dataclass(self.settings) and hasattr(self.settings, "inference_quantization"):
-            self.settings = dataclasses.replace(self.settings, inference_quantization=value)
+            changes: dict[str, Any] = {"inference_quantization": value}
+            if keep_fp32_linear is not ...:
+                changes["int8_keep_fp32_linear"] = keep_fp32_linear
+            self.settings = dataclasses.replace(self.settings, **changes)
         else:
             raise ConfigError(f"{self.name}: this method's settings have no inference_quantization")
         self._quantized = None
@@ -329,7 +336,8 @@ class TorchMethod(Method):
         if getattr(self.settings, "inference_quantization", "none") != "int8":
             return self.model
         if self._quantized is None or self._quantized[0] is not self.model:
-            self._quantized = (self.model, quantize_int8(self.model, self.int8_keep_fp32))
+            self._quantized = (self.model, quantize_int8(
+                self.model, self.int8_keep_fp32, getattr(self.settings, "int8_keep_fp32_linear", None)))
         return self._quantized[1]
 
     def inference_context(self, model: Any = None) -> Any:
