@@ -126,3 +126,23 @@ def test_step_checkpoints_without_evaluation_keep_the_two_newest(tmp_path, tiny_
     kept = sorted(p.name for p in (tmp_path / "work" / "checkpoints").glob("checkpoint-*"))
     assert kept == ["checkpoint-2", "checkpoint-4"]  # saved at 2 and 4 of 6; save_total_limit=2
     assert method.train_steps == 6
+
+
+def test_a_setting_added_later_at_its_default_keeps_old_checkpoints_resumable(tiny_bert_dir):
+    """The work-folder fingerprint leaves out NEUTRAL_NEW_SETTINGS at their defaults (as config_hash does):
+    checkpoints written before int8_keep_fp32_linear existed still match; a non-default value does not."""
+    from frugaltext.methods import get_method_class
+    from tests.conftest import TOY_LABELS, TOY_TEXTS
+    from tests.helpers import make_data
+
+    tiny_data = make_data(TOY_TEXTS, TOY_LABELS)
+
+    settings = tiny_bert_settings(tiny_bert_dir, epochs=1)
+    plain = get_method_class("bert")(**settings)
+    plain.label_names, plain.multi_label = tiny_data.label_names, tiny_data.multi_label
+    fingerprint = plain._work_fingerprint(tiny_data, seed=0)
+    assert "int8_keep_fp32_linear" not in fingerprint["settings"]
+    assert fingerprint["settings"]["encoder_layers"] is None  # older fingerprints on disk hold it
+    kept = get_method_class("bert")(**settings, int8_keep_fp32_linear=r"output\.dense$")
+    kept.label_names, kept.multi_label = tiny_data.label_names, tiny_data.multi_label
+    assert kept._work_fingerprint(tiny_data, seed=0)["settings"]["int8_keep_fp32_linear"] == r"output\.dense$"

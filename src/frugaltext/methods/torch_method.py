@@ -63,6 +63,14 @@ def encoder_details(config: Any) -> dict[str, Any]:
             "hidden_size": config.hidden_size}
 
 
+#: Settings added after the work-folder fingerprint (``frugaltext_work.json``) as earlier versions wrote it,
+#: with the default that reproduces their behaviour: left out of the fingerprint at that default, so that an
+#: interrupted run's checkpoints stay resumable across the upgrade (the same idea as
+#: :data:`frugaltext.experiment.config.NEUTRAL_NEW_SETTINGS` for the config hash; the older settings of that
+#: list stay in, because the fingerprints already on disk hold them).
+FINGERPRINT_NEUTRAL_SETTINGS: dict[str, Any] = {"int8_keep_fp32_linear": None}
+
+
 class TorchMethod(Method):
     """A method whose model is a torch module trained by :func:`frugaltext.training.hf.train_with_trainer`.
 
@@ -263,6 +271,9 @@ class TorchMethod(Method):
             texts.update(b"\0")
         settings = dataclasses.asdict(self.settings) if dataclasses.is_dataclass(self.settings) else {}
         settings.pop("show_progress", None)
+        # settings added since, at the default that reproduces the old behaviour, do not orphan checkpoints
+        settings = {k: v for k, v in settings.items()
+                    if not (k in FINGERPRINT_NEUTRAL_SETTINGS and v == FINGERPRINT_NEUTRAL_SETTINGS[k])}
         return {"method": self.name, "seed": seed, "settings": settings,
                 "label_names": list(self.label_names), "multi_label": self.multi_label,
                 "n_train": len(data.train), "train_sha256": texts.hexdigest()}

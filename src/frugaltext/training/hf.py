@@ -365,6 +365,10 @@ def train_with_trainer(
         ],
         optimizers=optimizers,
     )
+    # Under torchrun rank 0 may just have deleted stale checkpoints (TorchMethod._claim_work_dir): every rank
+    # looks for one to resume only after that (the Trainer above has set up the process group).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
     checkpoint = find_resume_checkpoint(args.output_dir) if resume else None
     if checkpoint is not None:
         logger.info("resuming from %s in %s", checkpoint.name, checkpoint.parent)
