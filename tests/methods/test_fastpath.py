@@ -220,16 +220,10 @@ def test_batching_setting_reaches_the_trainer(tiny_bert_dir):
     assert method._training_args("unused", seed=0).train_sampling_strategy == "random"
 
 
-@pytest.mark.parametrize("name", ["bert", "early-exit", "distill-cnn", "scratch-lstm-reg", "han", "xml-cnn",
-                                  "static"])
+@pytest.mark.parametrize("name", ["bert", "early-exit", "topicbert", "distill-cnn", "scratch-lstm-reg", "han",
+                                  "xml-cnn", "static"])
 def test_every_torch_method_groups_batches_by_default(name):
     assert get_method_class(name)().settings.batching == "grouped"
-
-
-def test_topicbert_defaults_to_random_batches():
-    """The one exception: TopicBERT did not learn with grouped batches (TopicBertSettings.batching)."""
-    assert get_method_class("topicbert")().settings.batching == "random"
-    assert get_method_class("topicbert")(batching="grouped").settings.batching == "grouped"
 
 
 def test_grouped_training_fits(tiny_bert_dir, tmp_path):

@@ -80,3 +80,22 @@ def test_sampler_reads_lengths_from_input_ids_and_draws_a_new_order_each_epoch()
     first, second = list(sampler), list(sampler)
     assert sorted(first) == sorted(second) == list(range(200))
     assert first != second
+
+
+def test_evaluation_keeps_the_dataset_order_when_training_batches_are_grouped(tmp_path):
+    """transformers 5 would length-group the evaluation batches too, permuting the predictions that
+    compute_metrics sees (TopicBERT reads them by position); FrugalTrainer evaluates in order."""
+    from transformers import TrainingArguments
+
+    from frugaltext.training.hf import FrugalTrainer
+
+    rows = [{"input_ids": [1] * n, "labels": 0} for n in _lengths(100)]
+    args = TrainingArguments(output_dir=str(tmp_path), train_sampling_strategy="group_by_length",
+                             per_device_eval_batch_size=8, report_to=[], use_cpu=True)
+    trainer = FrugalTrainer(model=torch.nn.Linear(1, 1), args=args, train_dataset=rows, eval_dataset=rows)
+    assert isinstance(trainer._get_train_sampler(rows), ShuffledLengthGroupedSampler)
+    assert list(trainer._get_eval_sampler(rows)) == list(range(100))
+    from transformers import Trainer
+
+    assert list(Trainer._get_eval_sampler(trainer, rows)) != list(range(100))  # what the override prevents
+    assert trainer._get_eval_sampler(None) is None

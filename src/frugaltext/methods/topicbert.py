@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from frugaltext.errors import DataFormatError, ModelLoadError
-from frugaltext.fastpath import BATCHINGS, FastPathSettings
+from frugaltext.fastpath import FastPathSettings
 from frugaltext.fileio import atomic_write_text
 from frugaltext.methods.base import Method, register
 from frugaltext.methods.torch_method import TorchMethod, encoder_details
@@ -135,16 +135,11 @@ class TopicBertSettings(NVDMSettings, FastPathSettings):
     encoder_layers : str or None
         Keep only these encoder layers, as ``bert``'s setting (``"0,2,4"`` on MiniLM: a TopicDistilBERT
         stand-in, see :mod:`frugaltext.models.encoders`).
-    batching : {"random", "grouped", "grouped-megabatch"}
-        Default **random**, unlike the other torch methods (grouped): with length-grouped batches TopicBERT
-        did not learn to classify. Measured 2026-12-02 on Reuters-8 with MiniLM, N = 256, batch 16, lr 1e-4,
-        alpha 0.9: on 600 training documents for 2 epochs (p = 1, bf16) validation macro-F1 after epoch 1/2
-        was 0.106/0.112 with grouped batches against 0.258/0.455 with random ones (fp32 grouped: 0.096/0.116;
-        p = 2 and 4 grouped: 0.111 and 0.137), and on the full 4,936 documents (p = 2, grouped) 0.106 and
-        0.105 after epochs 1 and 2, where ``bert`` with grouped batches reached 0.934. The batches themselves
-        are sound (labels and bags of words match; the majority class's share per batch is 0.58); the cause
-        is not found. ``grouped`` stays available for study.
-    precision, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`.
+    precision, batching, inference_quantization : see :class:`frugaltext.fastpath.FastPathSettings`.
+        Length-grouped batches (the default) need evaluation in dataset order, which
+        :class:`frugaltext.training.hf.FrugalTrainer` keeps: before 2026-12-02 transformers grouped the
+        evaluation batches too, TopicBERT's document-level validation macro-F1 combined permuted partitions
+        (0.10-0.14 on Reuters-8, while the model did learn) and the best epoch was picked on noise.
     """
 
     method: ClassVar[str] = "topicbert"
@@ -163,7 +158,6 @@ class TopicBertSettings(NVDMSettings, FastPathSettings):
     warmup_ratio: float = setting(0.1, ge=0, lt=1)
     max_grad_norm: float = setting(1.0, ge=0)
     step_matched: bool = False
-    batching: str = setting("random", choices=BATCHINGS)
     select_best: bool = True
     dropout: float | None = setting(None, ge=0, le=1)
     projection_activation: str | None = setting(None, choices=("gelu", "tanh", "relu"))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import has_length
 
 from frugaltext.data.collate import PadCollator, length_sorted_batches
 from frugaltext.training.length_grouping import ShuffledLengthGroupedSampler
@@ -272,6 +273,17 @@ class FrugalTrainer(Trainer):
             return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths,
                                                 generator=sampler.generator)
         return sampler
+
+    def _get_eval_sampler(self, eval_dataset):  # noqa: D102
+        # transformers 5 also length-groups the *evaluation* batches when the training ones are
+        # (train_sampling_strategy="group_by_length"), which permutes the predictions that compute_metrics
+        # receives. Metrics that read rows by position (TopicBERT combines each document's partitions by
+        # index) then score garbage: validation macro-F1 0.10-0.14 on Reuters-8 and best-epoch selection by
+        # noise. Evaluation keeps the dataset's order here (one process: sequential, as transformers does
+        # without grouping; several: None, the accelerator shards the loader in order).
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     @staticmethod
     def _has_sparse_grads(model: torch.nn.Module) -> bool:
