@@ -433,6 +433,40 @@ def default_output(rows: Sequence[Mapping[str, Any]], data: str) -> str:
     return f"benchmarks/results/topicbert_table3_{slug}.json"
 
 
+def merge_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
+               ) -> list[dict[str, Any]]:
+    """The run folder's ``rows`` plus the rows of earlier result files (``extra``: (file name, rows) pairs),
+    e.g. a committed ``docs/runs/<run>/results.json`` of a session whose run folder is gone.
+
+    A (method, seed) already present (in ``rows`` or an earlier file) keeps that first row. Rows of one
+    method must share their ``config_hash`` (the same settings and data): seeds trained with other settings
+    would be averaged as if they were one row.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the method, when a method's rows carry different config hashes.
+    """
+    merged = [dict(r) for r in rows]
+    seen = {(r.get("method"), r.get("seed")) for r in merged}
+    hashes = {r.get("method"): (r.get("config_hash"), "the run folder") for r in merged}
+    for name, extra_rows in extra:
+        for row in extra_rows:
+            method, key = row.get("method"), (row.get("method"), row.get("seed"))
+            known = hashes.get(method)
+            if known is not None and known[0] != row.get("config_hash"):
+                raise ValueError(
+                    f"{name}: method {method!r} seed {row.get('seed')} has config hash "
+                    f"{row.get('config_hash')}, but {known[1]} has {known[0]}: other settings or data; do "
+                    "not merge these rows (run the missing seeds with the same settings, or summarise the "
+                    "files separately)")
+            hashes.setdefault(method, (row.get("config_hash"), name))
+            if key not in seen:
+                seen.add(key)
+                merged.append(dict(row))
+    return merged
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -448,6 +482,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", default=None,
                    help="default benchmarks/results/topicbert_table3_<dataset of the rows>.json")
     p.add_argument("--summarize-only", action="store_true", help="do not train; summarise --run-dir")
+    p.add_argument("--add-results", action="append", default=[], metavar="RESULTS_JSON",
+                   help="also summarise the rows of this results.json (repeatable), e.g. an earlier "
+                        "session's committed docs/runs/<run>/results.json; the run folder's row wins for a "
+                        "(method, seed) present in both; rows of one method must share their config hash")
     return p.parse_args(argv)
 
 
@@ -476,6 +514,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             overrides[key] = value
         run_compare(resolve_config(preset="table3", overrides=overrides))
     rows = read_results(run_dir / "results.json")
+    missing = [name for name in args.add_results if not Path(name).is_file()]
+    if missing:
+        raise SystemExit(f"--add-results: no such file: {', '.join(missing)}")
+    try:
+        rows = merge_rows(rows, [(name, read_results(Path(name))) for name in args.add_results])
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     if not rows:
         raise SystemExit(f"{run_dir / 'results.json'} has no rows; run without --summarize-only first")
     # named after the rows' dataset, so that --summarize-only --run-dir runs/table3-imdb never overwrites r8's
@@ -490,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "started": started,
         "command": command_line(),
         "run_dir": str(run_dir),
+        "added_results": list(args.add_results),
         "config": config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
         "machine": machine_info(rows),
         "data": {k: rows[0].get(k) for k in ("dataset", "task", "n_train", "n_validation", "n_test",
