@@ -65,17 +65,6 @@ def cpu_model() -> str | None:
     return read_cpu_model() or None
 
 
-#: CPU flags that decide what the fast path can use (bf16 and int8 matrix units), recorded by every benchmark.
-from frugaltext.fastpath import FLAGS_OF_INTEREST  # noqa: E402,F401  (re-exported for the scripts)
-
-
-def cpu_flags_of_interest() -> list[str]:
-    """:func:`frugaltext.fastpath.cpu_flags_of_interest`: those of its ``FLAGS_OF_INTEREST`` this CPU has."""
-    from frugaltext.fastpath import cpu_flags_of_interest as read_flags
-
-    return read_flags()
-
-
 def _package_version(name: str) -> str | None:
     """Installed version of the distribution ``name`` (None where it is not installed)."""
     try:
@@ -88,10 +77,11 @@ def machine_info(**extra: Any) -> dict[str, Any]:
     """The machine a benchmark ran on, for the ``"machine"`` entry of its JSON.
 
     Keys: ``platform``, ``processor`` (``platform.processor()``, else ``platform.machine()``), ``python``,
-    ``cpu_model`` (:func:`cpu_model`), ``cpu_flags_of_interest`` (:func:`cpu_flags_of_interest`: the bf16/int8
-    units that decide the fast path), ``cpu_count``, ``torch_version``, ``transformers_version`` (None
-    where transformers is not installed), ``torch_num_threads`` (this process's), ``device`` (``"cpu"``:
-    the scripts here time on CPU) and ``load_average`` (:func:`load_average`, now).
+    ``cpu_model`` (:func:`cpu_model`), ``cpu_flags_of_interest``
+    (:func:`frugaltext.fastpath.cpu_flags_of_interest`: the bf16/int8 units that decide the fast path),
+    ``cpu_count``, ``torch_version``, ``transformers_version`` (None where transformers is not installed),
+    ``torch_num_threads`` (this process's), ``device`` (``"cpu"``: the scripts here time on CPU) and
+    ``load_average`` (:func:`load_average`, now).
 
     Parameters
     ----------
@@ -100,6 +90,8 @@ def machine_info(**extra: Any) -> dict[str, Any]:
         process, or a script's own ``load_average_start``); they win over the computed values.
     """
     import torch
+
+    from frugaltext.fastpath import cpu_flags_of_interest
 
     info: dict[str, Any] = {
         "platform": platform.platform(),

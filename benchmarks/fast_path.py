@@ -63,7 +63,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402  (benchmarks/_common.py, shared by the scripts here)
-    FLAGS_OF_INTEREST,
     command_line,
     dataset_slug,
     load_average,
@@ -334,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     from frugaltext.cost.meter import CostMeter
     from frugaltext.data import load_data
     from frugaltext.data.collate import encode_texts
-    from frugaltext.fastpath import cpu_flags, cpu_model, resolve_precision, set_threads
+    from frugaltext.fastpath import resolve_precision, set_threads
     from frugaltext.methods import get_method_class, load_model
     from frugaltext.models.encoders import resolve_encoder_path
 
@@ -484,7 +483,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
                 logger.info("inference %s batch %d: %s docs/s", name, batch_size,
                             [round(v, 1) for v in values])
 
-    flags = cpu_flags()
     payload = {
         "benchmark": "fast_path",
         "label": args.label,
@@ -496,9 +494,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         "settings": {**schedule, "max_length": args.max_length, "repeats": args.repeats,
                      "model_name_or_path": args.model_name_or_path or "packaged all-MiniLM-L6-v2"},
         "command": command_line(),
-        "machine": machine_info(cpu_model=cpu_model(),
-                                cpu_flags_of_interest=[f for f in FLAGS_OF_INTEREST if f in flags],
-                                torch_interop_threads=threads["torch_interop_threads"]),
+        "machine": machine_info(torch_interop_threads=threads["torch_interop_threads"]),
         "padding_ratios": ratios,
         "precision_auto": {"precision": auto_precision, "reason": auto_reason},
         "skipped": skipped,
