@@ -26,7 +26,7 @@ from frugaltext.experiment.config import (
 from frugaltext.experiment.results import read_results
 from frugaltext.experiment.runner import run_compare
 from frugaltext.reports import build_reports
-from frugaltext.reports.grid import summarize_grid
+from frugaltext.reports.grid import render_grid_section, summarize_grid
 from tests.fake_methods import FIT_CALLS, fake_methods  # noqa: F401 - fixture
 from tests.test_compare import _config, _toy_dir
 
@@ -264,3 +264,17 @@ def test_summary_of_hand_made_rows_keeps_text_values_in_order_and_missing_costs_
     report = build_reports(tmp_path / "results.json", reference="tfidf-svm")
     assert report.paths["grid_bert_padding_png"].is_file()
     assert "| dynamic | 1 | 0.700 ± 0.000 | 0.700 | – | – |" in report.markdown
+
+
+def test_grid_section_writes_long_times_as_whole_seconds():
+    def row(value, duration, epoch):
+        return {"method": f"bert@max_length-{value}", "seed": 0, "macro_f1": 0.9, "micro_f1": 0.95,
+                "accuracy": 0.95, "train_duration_s": duration, "epoch_duration_s": epoch, "n_epochs": 3,
+                "dataset": "r8", "eval_split": "test",
+                "grid": {"method": "bert", "setting": "max_length", "value": value}}
+
+    summary = summarize_grid([row(64, 268.0, 86.1), row(512, 1100.49, 327.9)], "bert", "max_length")
+    section = render_grid_section([summary])
+    assert "| 512 | 1 | 0.900 ± 0.000 | 0.950 | 1100 | 328 |" in section
+    assert "| 64 | 1 | 0.900 ± 0.000 | 0.950 | 268 | 86.1 |" in section
+    assert "e+" not in section
