@@ -76,7 +76,7 @@ def test_an_int8_variant_reuses_the_trained_model_and_resumes(tmp_path, tiny_ber
     assert int8["notes"]["trained_by"] == "bert" and int8["notes"]["inference_quantization"] == "int8"
     assert int8["notes"]["trained_by_config_hash"] == bert["config_hash"] != int8["config_hash"]
     for key in TRAINING_COST_KEYS:
-        assert int8[key] == bert[key], key
+        assert int8.get(key, "absent") == bert.get(key, "absent"), key
     assert int8["train_duration_s"] > 0
     assert int8["latency_ms"] > 0 and int8["throughput_docs_per_s"] > 0 and int8["flops"] == bert["flops"]
     assert "bert@int8 predicts with the model trained by bert" in (out / "table.md").read_text()

@@ -11,7 +11,7 @@ import pytest
 from frugaltext.experiment.config import resolve_config
 from frugaltext.experiment.runner import run_compare
 from frugaltext.manifest import MANIFEST_FILE
-from frugaltext.training.hf import find_resume_checkpoint
+from frugaltext.training.hf import TIMING_FILE, find_resume_checkpoint
 from tests.helpers import compare_killed_at_step, tiny_bert_settings, write_tiny_corpus
 
 
@@ -40,6 +40,10 @@ def test_a_killed_compare_run_resumes_from_its_last_checkpoint(tmp_path, tiny_be
     work = out / "work" / "bert-seed0" / "checkpoints"
     assert find_resume_checkpoint(work).name == "checkpoint-4"
     assert not (out / "results.json").exists()
+    # the time trained up to the checkpoint travels with it: step 4 of 6 in epoch 0, no epoch finished
+    saved = json.loads((work / "checkpoint-4" / TIMING_FILE).read_text())
+    assert saved["epoch_durations_s"] == [] and saved["epoch_elapsed_s"] > 0
+    assert saved["train_elapsed_s"] >= saved["epoch_elapsed_s"]
 
     resumed = run_compare(resolve_config(overrides=killed), progress=False)
     assert resumed.ran == ["bert-seed0"]
@@ -47,11 +51,17 @@ def test_a_killed_compare_run_resumes_from_its_last_checkpoint(tmp_path, tiny_be
     assert "resuming from checkpoint-4" in log
     row = resumed.rows[0]
     assert row["resumed_from_step"] == 4 and row["train_steps"] == 12  # 2 epochs x 6 steps
+    # the time before the kill is restored: both epochs timed, the first one including its pre-kill part
+    assert "restored the training time before checkpoint-4" in log
+    assert row["train_duration_restored_s"] == pytest.approx(saved["train_elapsed_s"])
+    assert row["n_epochs"] == 2 and row["epoch_durations_s"][0] > saved["epoch_elapsed_s"]
+    assert row["train_duration_s"] > saved["train_elapsed_s"]
     assert not (out / "work").exists()  # removed after success
 
     plain_config = resolve_config(overrides=_overrides(tmp_path, tiny_bert_dir, "plain"))
     plain = run_compare(plain_config, progress=False)
     assert plain.rows[0]["train_steps"] == 12 and plain.rows[0]["resumed_from_step"] == 0
+    assert plain.rows[0]["train_duration_restored_s"] == 0 and plain.rows[0]["n_epochs"] == 2
     # optimizer, scheduler, RNG and data position restored: the same model as an uninterrupted run
     plain_model = tmp_path / "plain" / "models" / "bert-seed0"
     assert _weights_sha256(out / "models" / "bert-seed0") == _weights_sha256(plain_model)

@@ -20,11 +20,11 @@ FAST = dict(latency_n_docs=4, throughput_n_docs=8, throughput_batch_size=4, flop
 TEXTS = ["oil prices rise", "wheat exports fall", "bank rate cut"]
 
 AS_DICT_KEYS = {
-    "train_duration_s", "epoch_duration_s", "epoch_durations_s", "n_epochs", "train_energy_kwh",
-    "train_emissions_kg_co2eq", "energy_source", "energy_error", "paper_emissions_kg_co2eq", "paper_power_kw",
-    "paper_carbon_kg_per_kwh", "latency_ms", "latency_batch_size", "throughput_docs_per_s",
-    "throughput_batch_size", "inference_energy_kwh_per_doc", "n_params", "flops", "flops_train_step",
-    "peak_memory_mb", "peak_memory_scope",
+    "train_duration_s", "train_duration_restored_s", "epoch_duration_s", "epoch_durations_s", "n_epochs",
+    "train_energy_kwh", "train_emissions_kg_co2eq", "energy_source", "energy_error",
+    "paper_emissions_kg_co2eq", "paper_power_kw", "paper_carbon_kg_per_kwh", "latency_ms",
+    "latency_batch_size", "throughput_docs_per_s", "throughput_batch_size", "inference_energy_kwh_per_doc",
+    "n_params", "flops", "flops_train_step", "peak_memory_mb", "peak_memory_scope",
 }
 INFERENCE_KEYS = {"inference_duration_s", "inference_energy_kwh", "inference_emissions_kg_co2eq"}
 
@@ -161,9 +161,9 @@ def test_missing_measurements_are_none():
     row = CostMeter(CostSettings(measure_energy=False)).as_dict()
     assert set(row) == AS_DICT_KEYS
     for key in AS_DICT_KEYS - {"epoch_durations_s", "n_epochs", "paper_power_kw", "paper_carbon_kg_per_kwh",
-                               "peak_memory_mb", "peak_memory_scope"}:
+                               "peak_memory_mb", "peak_memory_scope", "train_duration_restored_s"}:
         assert row[key] is None, key
-    assert (row["epoch_durations_s"], row["n_epochs"]) == ([], 0)
+    assert (row["epoch_durations_s"], row["n_epochs"], row["train_duration_restored_s"]) == ([], 0, 0.0)
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc/self/clear_refs")
@@ -195,6 +195,29 @@ def test_fake_tracker_energy_adds_up_and_is_divided_per_document():
     assert row["inference_energy_kwh_per_doc"] == pytest.approx(2.0e-6 / 8)
     assert row["energy_error"] is None
     assert row["energy_source"].startswith("codecarbon ")
+
+
+def test_restored_training_time_is_added_and_the_energy_with_a_hole_is_none():
+    trackers: list[FakeTracker] = []
+    meter = CostMeter(CostSettings(**FAST), tracker_factory=_factory(trackers))
+    with meter.track("train"):
+        meter.record_restored_training(100.0)  # what a resumed Trainer does (EpochTimerCallback.restore)
+    row = meter.as_dict()
+    assert row["train_duration_restored_s"] == 100.0
+    assert 100.0 < row["train_duration_s"] < 101.0
+    assert row["paper_emissions_kg_co2eq"] == pytest.approx(paper_emissions_kg_co2eq(
+        row["train_duration_s"], row["paper_power_kw"], row["paper_carbon_kg_per_kwh"]))
+    # the 100 s before the resume have no energy measurement: no total, the measured part kept apart
+    assert row["train_energy_kwh"] is None and row["train_emissions_kg_co2eq"] is None
+    assert row["train_energy_kwh_after_resume"] == pytest.approx(2.0e-6)
+    assert "the 100.0 s trained before the resume" in row["energy_error"]
+
+    fresh = CostMeter(CostSettings(**FAST), tracker_factory=_factory(trackers))
+    with fresh.track("train"):
+        pass
+    row = fresh.as_dict()
+    assert row["train_duration_restored_s"] == 0.0 and "train_energy_kwh_after_resume" not in row
+    assert row["train_energy_kwh"] == pytest.approx(2.0e-6) and row["energy_error"] is None
 
 
 def test_throughput_pass_repeats_until_the_minimum_duration():
@@ -296,6 +319,8 @@ def test_bad_inputs_raise():
     meter = CostMeter(CostSettings(measure_energy=False, **FAST))
     with pytest.raises(CostMeasurementError, match="duration_s must be a finite number >= 0, got -1.0"):
         meter.record_epoch(-1)
+    with pytest.raises(CostMeasurementError, match="duration_s must be a finite number >= 0, got nan"):
+        meter.record_restored_training(float("nan"))
     with pytest.raises(ConfigError, match="phase must be a lower-case identifier"):
         with meter.track("Train time"):
             pass

@@ -234,6 +234,8 @@ class CostMeter:
                               f"{type(self.settings).__name__}")
         self.tracker_factory = tracker_factory
         self.epoch_durations_s: list[float] = []
+        #: training time before a resume, restored from a checkpoint (:meth:`record_restored_training`)
+        self.restored_train_s = 0.0
         self.phases: dict[str, PhaseRecord] = {}
         self._inference: dict[str, Any] = {}
         self._model: dict[str, Any] = {}
@@ -308,6 +310,26 @@ class CostMeter:
             raise CostMeasurementError(f"CostMeter.record_epoch: duration_s must be a finite number >= 0, "
                                        f"got {duration_s!r}")
         self.epoch_durations_s.append(duration_s)
+
+    def record_restored_training(self, duration_s: float) -> None:
+        """Add training time measured before an interruption, in seconds, restored from a checkpoint.
+
+        It is added to ``train_duration_s`` (and so to the paper's equation) and reported alone as
+        ``train_duration_restored_s``. Its energy was not measured by this meter: ``train_energy_kwh`` and
+        ``train_emissions_kg_co2eq`` are then None (a sum with a hole is no sum) with the reason in
+        ``energy_error``, and the part measured after the resume is kept as ``train_energy_kwh_after_resume``.
+        Called by :class:`frugaltext.training.hf.EpochTimerCallback` when a Trainer resumes.
+
+        Raises
+        ------
+        CostMeasurementError
+            If ``duration_s`` is negative, NaN or infinite.
+        """
+        duration_s = float(duration_s)
+        if not math.isfinite(duration_s) or duration_s < 0:
+            raise CostMeasurementError(f"CostMeter.record_restored_training: duration_s must be a finite "
+                                       f"number >= 0, got {duration_s!r}")
+        self.restored_train_s += duration_s
 
     # ---- inference ------------------------------------------------------------------------------
     def measure_inference(self, method: Any, texts: Sequence[str]) -> dict[str, Any]:
@@ -442,7 +464,8 @@ class CostMeter:
         """All measurements as one flat, JSON-able dict; missing measurements are ``None``.
 
         Keys: ``train_duration_s`` (wall time of ``track("train")``, which covers the whole fit: data
-        preparation, epochs and evaluation), ``epoch_duration_s`` (mean), ``epoch_durations_s``,
+        preparation, epochs and evaluation; plus ``train_duration_restored_s``, the training time before a
+        resume, see :meth:`record_restored_training`), ``epoch_duration_s`` (mean), ``epoch_durations_s``,
         ``n_epochs``, ``train_energy_kwh``, ``train_emissions_kg_co2eq``, ``energy_source``,
         ``energy_error``, ``paper_emissions_kg_co2eq`` (equation 1 of Chaudhary et al. 2020 on
         ``train_duration_s``; the paper applied it to T_epoch x epochs, which ``epoch_durations_s`` allows
@@ -460,13 +483,19 @@ class CostMeter:
         train = self.phases.get("train")
         epochs = list(self.epoch_durations_s)
         train_duration = train.duration_s if train is not None else None
+        restored = self.restored_train_s
+        train_energy = train.energy_kwh if train is not None else None
+        train_emissions = train.emissions_kg_co2eq if train is not None else None
+        if restored and train_duration is not None:
+            train_duration += restored
         out: dict[str, Any] = {
             "train_duration_s": train_duration,
+            "train_duration_restored_s": restored,
             "epoch_duration_s": sum(epochs) / len(epochs) if epochs else None,
             "epoch_durations_s": epochs,
             "n_epochs": len(epochs),
-            "train_energy_kwh": train.energy_kwh if train is not None else None,
-            "train_emissions_kg_co2eq": train.emissions_kg_co2eq if train is not None else None,
+            "train_energy_kwh": None if restored else train_energy,
+            "train_emissions_kg_co2eq": None if restored else train_emissions,
             "energy_source": self._energy_source(),
             "energy_error": self._energy_error(),
             "paper_emissions_kg_co2eq": None if train_duration is None else paper_emissions_kg_co2eq(
@@ -484,6 +513,14 @@ class CostMeter:
             "peak_memory_mb": peak_memory_mb(),
             "peak_memory_scope": self.peak_memory_scope,
         }
+        if restored:
+            out["train_energy_kwh_after_resume"] = train_energy
+            if train_energy is not None:
+                reason = (f"train: the {restored:.1f} s trained before the resume (restored from the "
+                          "checkpoint) have no energy measurement; train_energy_kwh_after_resume covers the "
+                          "rest")
+                error = out["energy_error"]
+                out["energy_error"] = reason if error is None else f"{error}; {reason}"
         out.update(self._inference)
         out.update(self._model)
         for phase, record in self.phases.items():

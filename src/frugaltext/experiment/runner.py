@@ -118,6 +118,8 @@ TEACHER_METHOD = "bert"
 #: method's row of the same seed: the cost of training the model it predicts with.
 TRAINING_COST_KEYS = (
     "train_duration_s",
+    "train_duration_restored_s",
+    "train_energy_kwh_after_resume",
     "epoch_duration_s",
     "epoch_durations_s",
     "n_epochs",
@@ -645,8 +647,12 @@ def _evaluate_reused(
 
     tail_keys = ("train_steps", "resumed_from_step")
     for key in TRAINING_COST_KEYS:
-        if key not in tail_keys:
-            costs[key] = copy.deepcopy(trainer_row.get(key))
+        if key in tail_keys:
+            continue
+        if key in trainer_row:
+            costs[key] = copy.deepcopy(trainer_row[key])
+        else:  # e.g. train_energy_kwh_after_resume of a row that was not resumed
+            costs.pop(key, None)
     notes = dict(method.cost_notes())
     notes.update({
         "trained_by": trainer,

@@ -8,6 +8,7 @@ Why the ``Trainer``: launched with ``torchrun --nproc_per_node K -m frugaltext t
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import has_length
 
 from frugaltext.data.collate import PadCollator, length_sorted_batches
+from frugaltext.fileio import atomic_write_json
 from frugaltext.training.length_grouping import ShuffledLengthGroupedSampler
 
 if TYPE_CHECKING:
@@ -226,20 +228,84 @@ def checkpoint_step(checkpoint: str | Path | None) -> int:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
 
 
+#: File that :class:`EpochTimerCallback` writes into every checkpoint folder: the training time before it.
+TIMING_FILE = "frugaltext_timing.json"
+
+
 class EpochTimerCallback(TrainerCallback):
-    """Record each epoch's wall time (training steps only, evaluation excluded) into a :class:`CostMeter`."""
+    """Record each epoch's wall time (training steps only, evaluation excluded) into a :class:`CostMeter`,
+    and keep the time trained so far in every checkpoint, so that a resumed run reports the whole training.
+
+    At every save the callback writes :data:`TIMING_FILE` (JSON) into the new ``checkpoint-<step>`` folder
+    (main process only): ``epoch_durations_s`` (the epochs finished so far, seconds), ``epoch_elapsed_s``
+    (time spent in the unfinished epoch, 0 at an epoch-end save) and ``train_elapsed_s`` (wall time since the
+    Trainer started training, evaluation and saving included, earlier sessions included). :meth:`restore`
+    reads it back when training resumes from that checkpoint: the finished epochs go to the meter as they
+    were measured, the unfinished epoch's time is added to the time it takes after the resume, and
+    ``train_elapsed_s`` goes to :meth:`CostMeter.record_restored_training`. The work done after the last
+    checkpoint and lost in the interruption is redone after the resume and so counted once; preparation
+    before the Trainer starts (tokenisation, NVDM pretraining) is counted for the process that finished.
+    """
 
     def __init__(self, meter: CostMeter | None) -> None:
         self.meter = meter
         self._start: float | None = None
+        self._train_start: float | None = None
+        self._epochs: list[float] = []
+        self._carry_s = 0.0
+        self._restored_train_s = 0.0
+
+    def restore(self, checkpoint: str | Path) -> float | None:
+        """Take over the timing saved in ``checkpoint`` (see the class docstring) before resuming from it.
+
+        Returns the restored ``train_elapsed_s`` in seconds, or None when the checkpoint has no readable
+        :data:`TIMING_FILE` (saved by an older version, or cut short between the Trainer's files and this
+        one): then the epoch times and the training time cover only the part after the resume (logged).
+        """
+        path = Path(checkpoint) / TIMING_FILE
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            epochs = [float(x) for x in saved["epoch_durations_s"]]
+            carry, elapsed = float(saved["epoch_elapsed_s"]), float(saved["train_elapsed_s"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            logger.warning("%s: no training time to restore (%s: %s); epoch times and the training time "
+                           "will cover only the part after the resume", path, type(err).__name__, err)
+            return None
+        if not all(math.isfinite(x) and x >= 0 for x in (*epochs, carry, elapsed)):
+            logger.warning("%s holds a negative or non-finite time; not restored", path)
+            return None
+        self._epochs, self._carry_s, self._restored_train_s = epochs, carry, elapsed
+        if self.meter is not None:
+            for duration in epochs:
+                self.meter.record_epoch(duration)
+            self.meter.record_restored_training(elapsed)
+        logger.info("restored the training time before %s: %.1f s (%d finished epochs, %.1f s into the next)",
+                    Path(checkpoint).name, elapsed, len(epochs), carry)
+        return elapsed
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D102
+        self._train_start = time.perf_counter()
 
     def on_epoch_begin(self, args, state, control, **kwargs):  # noqa: D102
         self._start = time.perf_counter()
 
     def on_epoch_end(self, args, state, control, **kwargs):  # noqa: D102
-        if self._start is not None and self.meter is not None:
-            self.meter.record_epoch(time.perf_counter() - self._start)
-        self._start = None
+        if self._start is not None:
+            duration = time.perf_counter() - self._start + self._carry_s
+            self._epochs.append(duration)
+            if self.meter is not None:
+                self.meter.record_epoch(duration)
+        self._start, self._carry_s = None, 0.0
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: D102
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not state.is_world_process_zero or not folder.is_dir():
+            return
+        now = time.perf_counter()
+        elapsed = self._restored_train_s + (now - self._train_start if self._train_start is not None else 0.0)
+        epoch = (now - self._start + self._carry_s) if self._start is not None else 0.0
+        atomic_write_json(folder / TIMING_FILE, {"epoch_durations_s": self._epochs, "epoch_elapsed_s": epoch,
+                                                 "train_elapsed_s": elapsed})
 
 
 class FrugalTrainer(Trainer):
@@ -354,7 +420,8 @@ def train_with_trainer(
         (:func:`find_resume_checkpoint`; logged as ``resuming from checkpoint-N``): the Trainer restores the
         weights, optimizer, scheduler, RNG states and the epoch/step position, skips the batches already
         trained in the interrupted epoch, and ends with the same ``state.global_step`` as an uninterrupted
-        run. Epoch times (``meter``) cover only the epochs run after the resume.
+        run. The time trained before the checkpoint is restored from it (:class:`EpochTimerCallback`), so
+        ``meter`` holds every epoch's time and the whole training time, as if uninterrupted.
     checkpoint_steps : int, default 0
         Also save a checkpoint every this many optimisation steps (:class:`StepCheckpointCallback`); 0 saves
         only where ``args.save_strategy`` says (each epoch when evaluating).
@@ -362,6 +429,7 @@ def train_with_trainer(
         With ``args.train_sampling_strategy="group_by_length"``: batches of similar length in random order
         (default) or transformers' megabatch sweep (:class:`FrugalTrainer`).
     """
+    timer = EpochTimerCallback(meter)
     trainer = FrugalTrainer(
         length_grouping=length_grouping,
         model=model,
@@ -371,7 +439,7 @@ def train_with_trainer(
         data_collator=collator,
         compute_metrics=compute_metrics,
         callbacks=[
-            EpochTimerCallback(meter),
+            timer,
             *([StepCheckpointCallback(checkpoint_steps)] if checkpoint_steps > 0 else []),
             *callbacks,
         ],
@@ -384,6 +452,7 @@ def train_with_trainer(
     checkpoint = find_resume_checkpoint(args.output_dir) if resume else None
     if checkpoint is not None:
         logger.info("resuming from %s in %s", checkpoint.name, checkpoint.parent)
+        timer.restore(checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     trainer.model = unwrap_mixed_precision_forward(trainer.model)
     return trainer
