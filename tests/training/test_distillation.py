@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from frugaltext.errors import ConfigError
-from frugaltext.methods.base import Method, register
+from frugaltext.methods.base import Method
 from frugaltext.training.distillation import (
     DistillationTrainer,
     default_lambda,
@@ -190,9 +190,10 @@ class CountingSettings:
     scale: float = 1.0
 
 
-@register
 class CountingTeacher(Method):
-    """A fake teacher: logits = scale x (number of characters, number of spaces); counts its calls."""
+    """A fake teacher: logits = scale x (number of characters, number of spaces); counts its calls. Not
+    registered: a module-level registration would leak into tests collected later (the method contract
+    tests parametrize over the registry)."""
 
     name = "test-counting-teacher"
     Settings = CountingSettings
@@ -255,8 +256,11 @@ def test_cache_is_reused_and_invalidated_by_texts_and_teacher(tmp_path):
 
 
 def test_teacher_directory_is_loaded_only_on_a_miss(tmp_path, monkeypatch):
-    from frugaltext.methods import load_model
+    from frugaltext.methods import base, load_model
     from frugaltext.training import teacher_cache
+
+    base._import_builtin_methods()
+    monkeypatch.setitem(base._REGISTRY, CountingTeacher.name, CountingTeacher)  # for this test only
 
     saved = make_teacher(scale=3.0).save(tmp_path / "teacher")
     texts = ["x y", "zzz"]

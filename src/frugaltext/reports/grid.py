@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from frugaltext.metrics import mean_std
-from frugaltext.reports.table import _fmt as fmt_significant
+from frugaltext.reports.table import format_significant
 
 __all__ = ["grid_groups", "plot_grid", "render_grid_section", "summarize_grid", "write_grid_reports"]
 
@@ -160,7 +160,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _seconds(value: Any) -> str:
     """Three significant digits, whole seconds from 1,000 s on (1100, not 1.1e+03), as table.md's table."""
-    return "–" if value is None else fmt_significant(value)
+    return "–" if value is None else format_significant(value)
 
 
 def _value_text(value: Any) -> str:

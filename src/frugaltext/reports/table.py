@@ -33,6 +33,7 @@ __all__ = [
     "MethodSummary",
     "ResultsTable",
     "build_table",
+    "format_significant",
     "pareto_marks",
     "render_markdown",
     "render_rich",
@@ -178,8 +179,9 @@ class ResultsTable:
     pareto: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    """Format with ``digits`` significant digits; whole numbers from 10**digits on (8380, not 8.38e3)."""
+def format_significant(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits as table text; whole numbers from 10**digits on (8380,
+    not 8.38e3), a short exponent below (``2.5e-5``), ``MISSING`` for None. Shared by the reports."""
     if value is None:
         return MISSING
     if value == 0:
@@ -261,12 +263,12 @@ def build_table(rows: Sequence[Mapping[str, Any]], reference: str = "bert") -> R
                 s.method,
                 MISSING if f1 is None else f"{f1:.3f} ± {f1_std:.3f}",
                 _fmt_fixed(rtn[s.method], 1),
-                _fmt(s.mean("epoch_duration_s")),
-                _fmt(s.mean("train_duration_s")),
-                _fmt(_scale(s.mean("paper_emissions_kg_co2eq"), 1000.0)),
-                _fmt(_scale(s.mean("train_energy_kwh"), 1000.0)),
-                _fmt(s.mean("latency_ms")),
-                _fmt(s.mean("throughput_docs_per_s")),
+                format_significant(s.mean("epoch_duration_s")),
+                format_significant(s.mean("train_duration_s")),
+                format_significant(_scale(s.mean("paper_emissions_kg_co2eq"), 1000.0)),
+                format_significant(_scale(s.mean("train_energy_kwh"), 1000.0)),
+                format_significant(s.mean("latency_ms")),
+                format_significant(s.mean("throughput_docs_per_s")),
                 _fmt_count(s.mean("n_params")),
                 _fmt_count(s.mean("flops")),
                 ", ".join(marks[s.method]) or MISSING,
