@@ -415,7 +415,83 @@ def render_markdown(result: Mapping[str, Any]) -> str:
                 f"{_fmt(a.get('twin_optimizer_steps_per_epoch'), '.0f')} | {per_diff} "
                 f"| {_pm(a.get('macro_f1_diff_mean'), a.get('macro_f1_diff_std'), '.3f', signed=True)} "
                 f"| {per_speed} |")
+    if result.get("target_plot"):
+        lines += ["", f"![speed-up and retention of each TopicBERT-N/p row against each BERT-N baseline]"
+                      f"({result['target_plot']})"]
     return "\n".join(lines) + "\n"
+
+
+def render_target_plot(result: Mapping[str, Any], png_path: str | Path) -> Path | None:
+    """The paper's target as a picture: one panel per BERT-N baseline present (fixed, random, grouped), each
+    TopicBERT-N/p row at (speed-up per epoch, macro-F1 retention %) against it, the mean over the paired
+    seeds as a large marker and each seed as a small one, the target region (speed-up ≥ 1.4, retention ≥ 99 %)
+    shaded. TopicBERT-N (p = 1) and ``bert@small`` are left out (their targets are not this region). Written
+    atomically as PNG and, beside it, SVG; returns the PNG path, or None (nothing written) when there is no
+    TopicBERT-N/p comparison."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from frugaltext.fileio import atomic_write_bytes
+
+    comparisons = [c for c in result.get("comparisons", [])
+                   if (c.get("n_partitions") or 1) > 1 and c.get("speedup") and c.get("retention")]
+    baselines = [b for b in BASELINES.values() if any(c["baseline"] == b for c in comparisons)]
+    if not baselines:
+        return None
+    methods = sorted({c["method"] for c in comparisons})
+    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(1, len(baselines), figsize=(4.2 * len(baselines), 4.4), sharey=True,
+                             constrained_layout=True, squeeze=False)
+    speeds = [c["speedup"] for c in comparisons] + [v for c in comparisons
+                                                     for v in c.get("speedup_per_seed", {}).values()]
+    rets = [c["retention"] for c in comparisons] + [v for c in comparisons
+                                                    for v in c.get("retention_per_seed", {}).values()]
+    x_lo, x_hi = min(0.9, min(speeds) * 0.9), max(MIN_SPEEDUP * 1.3, max(speeds) * 1.1)
+    y_lo, y_hi = min(MIN_RETENTION - 1.0, min(rets) - 0.5), max(101.0, max(rets) + 0.5)
+    for ax, base in zip(axes[0], baselines, strict=True):
+        ax.axvspan(MIN_SPEEDUP, x_hi, ymin=(MIN_RETENTION - y_lo) / (y_hi - y_lo), ymax=1.0,
+                   color="tab:green", alpha=0.12)
+        ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+        ax.axhline(100.0, color="grey", lw=0.8, ls=":")
+        for c in (c for c in comparisons if c["baseline"] == base):
+            color = colors[c["method"]]
+            seeds = [s for s in c.get("speedup_per_seed", {}) if s in c.get("retention_per_seed", {})]
+            ax.scatter([c["speedup_per_seed"][s] for s in seeds], [c["retention_per_seed"][s] for s in seeds],
+                       s=14, color=color, alpha=0.5)
+            ax.scatter([c["speedup"]], [c["retention"]], s=70, color=color, edgecolor="black")
+        batching = next(k for k, v in BASELINES.items() if v == base)
+        ax.set_title(f"against {base} ({batching} batches)", fontsize=10)
+        ax.set_xlim(x_lo, x_hi)
+        ax.set_ylim(y_lo, y_hi)
+        ax.set_xlabel("speed-up per epoch (T_epoch of BERT-N / the row's)")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("macro-F1 retention (%)")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = result.get("rows") or {}
+    handles = [Patch(color="tab:green", alpha=0.12, label=f"target: ≥ {MIN_SPEEDUP}×, ≥ {MIN_RETENTION:g} %")]
+    for m in methods:
+        n = len((rows.get(m) or {}).get("seeds") or [])
+        handles.append(Line2D([], [], ls="", marker="o", markersize=8, color=colors[m],
+                              markeredgecolor="black", label=f"{m} ({n} seed{'s' if n != 1 else ''})"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8)
+    data = result.get("data") or {}
+    fig.suptitle(f"TopicBERT-N/p against BERT-N: {data.get('dataset', '?')}, {data.get('n_train', '?')} "
+                 "training documents (large: mean over paired seeds, small: one seed)", fontsize=10)
+    png_path = Path(png_path)
+    try:
+        for path in (png_path, png_path.with_suffix(".svg")):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, dpi=150, format=path.suffix.lstrip("."))
+            atomic_write_bytes(path, buffer.getvalue())
+    finally:
+        plt.close(fig)
+    return png_path
 
 
 def machine_info(rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
@@ -551,6 +627,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                "topicbert@p8-steps")),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
+    plot = render_target_plot(result, output.with_name(output.stem + "_targets.png"))
+    result["target_plot"] = plot.name if plot else None
     atomic_write_text(output, json.dumps(result, indent=2, default=str))
     atomic_write_text(output.with_suffix(".md"), render_markdown(result))
     for c in comparisons:

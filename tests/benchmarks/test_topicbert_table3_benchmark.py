@@ -211,3 +211,25 @@ def test_default_output_is_named_after_the_rows_dataset():
     assert bench.default_output(rows, "r8") == "benchmarks/results/topicbert_table3_imdb.json"
     no_name = [_row("bert", 0, 0.9, 100.0)]
     assert bench.default_output(no_name, "r8") == "benchmarks/results/topicbert_table3_r8.json"
+
+
+def test_target_plot_has_one_panel_per_baseline_and_is_linked_from_the_markdown(tmp_path):
+    summary = bench.summarize_rows(_three_baselines())
+    comps = bench.compare_rows(summary)
+    result = {"rows": summary, "comparisons": comps, "data": {"dataset": "r8", "n_train": 10},
+              "command": "python x.py", "run_dir": "runs/x"}
+    written = bench.render_target_plot(result, tmp_path / "t3_targets.png")
+    assert written == tmp_path / "t3_targets.png"
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (tmp_path / "t3_targets.svg").read_text()
+    for base in ("bert@fixed", "bert@random", "bert"):  # one panel title per baseline present
+        assert f"against {base} (" in svg
+    assert "topicbert@p4-steps" in svg and "topicbert@p4 (" in svg
+    result["target_plot"] = written.name
+    assert bench.render_markdown(result).rstrip().endswith("(t3_targets.png)")
+
+    # no TopicBERT-N/p row: nothing to draw, nothing written
+    only_p1 = bench.summarize_rows([_row("bert", 0, 0.9, 100.0), _row("topicbert", 0, 0.91, 100.0, p=1)])
+    empty = {"rows": only_p1, "comparisons": bench.compare_rows(only_p1), "data": {}}
+    assert bench.render_target_plot(empty, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
