@@ -766,7 +766,7 @@ def _rename_into_place(tmp: Path, dest: Path, attempts: int = 10) -> None:
 
 
 def _fmt(value: float | None) -> str:
-    from frugaltext.reports.table import _fmt as fmt
+    from frugaltext.reports.table import format_significant as fmt
 
     return fmt(value)
 
