@@ -223,7 +223,8 @@ def test_target_plot_has_one_panel_per_baseline_and_is_linked_from_the_markdown(
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (tmp_path / "t3_targets.svg").read_text()
     for base in ("bert@fixed", "bert@random", "bert"):  # one panel title per baseline present
-        assert f"against {base} (" in svg
+        assert f"<!-- against {base} -->" in svg
+        assert f"<!-- ({bench.BASELINE_TITLES[base]}) -->" in svg
     assert "topicbert@p4-steps" in svg and "topicbert@p4 (" in svg
     result["target_plot"] = written.name
     assert bench.render_markdown(result).rstrip().endswith("(t3_targets.png)")
