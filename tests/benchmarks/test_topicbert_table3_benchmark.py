@@ -173,6 +173,26 @@ def test_markdown_shows_steps_batching_targets_and_the_ablation():
     assert "314, 627" in ablation and "-0.025 ± 0.007" in ablation
 
 
+def test_markdown_names_rows_rebuilt_from_a_summary_and_only_those():
+    rows = _three_baselines()
+    plain = bench.render_markdown(_result(rows))
+    assert "Rebuilt rows" not in plain
+    rows[1]["reconstructed"] = "rebuilt from a summary"
+    summary = bench.summarize_rows(rows)
+    assert summary[rows[1]["method"]]["reconstructed_seeds"] == [rows[1]["seed"]]
+    lines = bench.render_markdown(_result(rows)).splitlines()
+    note = next(ln for ln in lines if ln.startswith("Rebuilt rows"))
+    assert note.endswith(f"`{rows[1]['method']}` seed {rows[1]['seed']}.")
+
+
+def _result(rows):
+    summary = bench.summarize_rows(rows)
+    comps = bench.compare_rows(summary)
+    return {"rows": summary, "comparisons": comps, "targets": bench.check_targets(summary, comps),
+            "ablations": bench.step_ablations(summary), "command": "python x.py", "run_dir": "runs/x",
+            "data": {"dataset": "r8"}}
+
+
 def test_markdown_has_the_paper_rows_and_the_verdicts():
     rows = [_row("bert", 0, 0.90, 100.0), _row("bert", 1, 0.80, 100.0), _row("cnn", 0, 0.5, 1.0),
             _row("topicbert@p4", 0, 0.895, 50.0, p=4), _row("topicbert@p4", 1, 0.70, 50.0, p=4)]
