@@ -5,7 +5,9 @@ reference, the retention and speed-ups of every method, the Pareto front, and th
 It lives in ``benchmarks/`` with the scripts whose JSON it reads (and is linted and tested like them); it
 writes ``docs/summary.md`` and ``docs/summary.json``. Sources, relative to the repository root:
 
-* ``docs/runs/<name>/results.json`` -- ``frugaltext compare`` runs (one row per method and seed);
+* ``docs/runs/<name>/results.json`` -- ``frugaltext compare`` runs (one row per method and seed); a run
+  split over several folders (seeds or rows run in separate processes or sessions) is read as one source
+  when each extra folder holds a ``PART_OF`` file naming the main folder (:func:`merge_part`);
 * ``benchmarks/results/distillation_*.json`` -- the teacher and every student of
   ``benchmarks/distillation.py``, their throughputs measured side by side in one process;
 * ``benchmarks/results/early_exit_*.json`` -- the early-exit model at full depth and at its calibrated
@@ -115,6 +117,8 @@ class Source:
         When the results were made (as recorded), or "".
     notes : list of str
         What a reader must know (a teacher's training time missing, ...).
+    parts : list of str
+        Further files whose rows were merged in (a compare run split over folders, :func:`merge_part`).
     """
 
     path: str
@@ -128,6 +132,7 @@ class Source:
     machine: str = ""
     date: str = ""
     notes: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -225,6 +230,71 @@ def read_compare_run(path: Path, rel: str) -> Source:
         + " (load average not recorded by compare)",
         date="" if not stamps else stamps[0] if stamps[0] == stamps[-1] else f"{stamps[0]} to {stamps[-1]}",
     )
+
+
+PART_OF = "PART_OF"
+
+
+def read_part_of(folder: Path, rel: str) -> str | None:
+    """The main run folder named by ``folder/PART_OF`` (its first line that is not blank or a ``#``
+    comment), or None when the folder has no such file.
+
+    Raises
+    ------
+    DataFormatError
+        The file names nothing, or a path instead of a folder name of ``docs/runs``.
+    """
+    path = folder / PART_OF
+    if not path.is_file():
+        return None
+    names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
+    if len(names) != 1 or "/" in names[0] or names[0] in (".", ".."):
+        raise DataFormatError(
+            f"{rel}: expected one line with the name of the main folder under docs/runs (e.g. "
+            f"table3-imdb-5k-bf16), got {names!r}; fix or delete the file"
+        )
+    return names[0]
+
+
+def merge_part(main: Source, part: Source, part_of_rel: str) -> None:
+    """Add the rows of ``part`` (a folder whose ``PART_OF`` names ``main``'s folder) to ``main``, in place.
+
+    Both must be one run: the same dataset and data identity (source, fields, splits, cuts) in every row,
+    one config hash per method across both, and no (method, seed) in both. The reference, subset flag and
+    date are recomputed over all rows; ``main.parts`` records the part's path.
+
+    Raises
+    ------
+    DataFormatError
+        Naming ``part_of_rel`` and what differs, when the two are not one run.
+    """
+    fix = "or delete the PART_OF file to read the folder as a source of its own"
+    if part.dataset != main.dataset:
+        raise DataFormatError(f"{part_of_rel}: {part.path} holds {part.dataset} rows, {main.path} "
+                              f"{main.dataset}; {fix}")
+    identities = {json.dumps(r.get("data_identity"), sort_keys=True) for r in main.rows + part.rows}
+    if len(identities) != 1:
+        raise DataFormatError(f"{part_of_rel}: the rows of {part.path} and {main.path} were made from "
+                              f"different data or data options (data_identity differs); {fix}")
+    hashes = {(str(r["method"]), r.get("config_hash")) for r in main.rows + part.rows}
+    methods = [m for m, _ in hashes]
+    changed = sorted({m for m in methods if methods.count(m) > 1})
+    if changed:
+        raise DataFormatError(f"{part_of_rel}: {', '.join(changed)} ran with other settings in {part.path} "
+                              f"than in {main.path} (config_hash differs); {fix}")
+    seen = {(str(r["method"]), r.get("seed")) for r in main.rows}
+    twice = sorted(f"{m} seed {s}" for m, s in ((str(r["method"]), r.get("seed")) for r in part.rows)
+                   if (m, s) in seen)
+    if twice:
+        raise DataFormatError(f"{part_of_rel}: {', '.join(twice)} in both {part.path} and {main.path}; "
+                              f"delete one of the rows, {fix}")
+    main.rows.extend(part.rows)
+    main.parts.append(part.path)
+    main.reference = _compare_reference({str(r["method"]) for r in main.rows}, main.rows)
+    main.subset = main.subset or part.subset
+    dates = sorted(d for src in (main.date, part.date) for d in src.split(" to ") if d)
+    main.date = "" if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
 
 
 TEACHER = "teacher (bert)"
@@ -373,12 +443,26 @@ def collect_sources(root: str | Path) -> tuple[list[Source], list[dict[str, str]
     root = Path(root)
     sources: list[Source] = []
     skipped: list[dict[str, str]] = []
+    parts: list[tuple[Path, str, str]] = []
     for path in sorted((root / "docs" / "runs").glob("*/results.json")):
         rel = path.relative_to(root).as_posix()
         if "smoke" in path.parent.name:
             skipped.append({"path": rel, "reason": "a smoke run (its folder name says so), not a result"})
             continue
+        main_name = read_part_of(path.parent, f"{path.parent.relative_to(root).as_posix()}/{PART_OF}")
+        if main_name is not None:
+            parts.append((path, rel, main_name))
+            continue
         sources.append(read_compare_run(path, rel))
+    for path, rel, main_name in parts:
+        part_of_rel = f"{path.parent.relative_to(root).as_posix()}/{PART_OF}"
+        main_rel = f"docs/runs/{main_name}/results.json"
+        main = next((s for s in sources if s.kind == "compare" and s.path == main_rel), None)
+        if main is None:
+            raise DataFormatError(f"{part_of_rel}: names {main_name!r}, but {main_rel} is not a run read "
+                                  "here (missing, a smoke run, or itself a part); fix the name or delete the "
+                                  "file")
+        merge_part(main, read_compare_run(path, rel), part_of_rel)
     for path in sorted((root / "benchmarks" / "results").glob("*.json")):
         rel = path.relative_to(root).as_posix()
         try:
@@ -448,7 +532,10 @@ def summarize_source(source: Source) -> dict[str, Any]:
         "subset": source.subset,
         "machine": source.machine,
         "date": source.date,
-        "notes": list(source.notes),
+        "notes": list(source.notes)
+        + ([f"rows of {', '.join(source.parts)} merged in (one run split over folders, each with a "
+            f"{PART_OF} file naming this one)"] if source.parts else []),
+        "parts": list(source.parts),
     }
     candidates, info = _all_candidates(source)
     ref = next(c for c in candidates if c.method == info["method"])

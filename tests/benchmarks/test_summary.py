@@ -209,3 +209,42 @@ def test_a_bert_that_predicted_nothing_is_not_the_reference():
     rows[0]["macro_f1"] = 0.5
     assert summary._compare_reference({"bert", "tfidf-svm"}, rows) == "bert"
     assert summary._compare_reference({"tfidf-svm"}, rows[1:]) is None
+
+
+def test_a_run_split_over_folders_is_one_source_when_part_of_names_it(tmp_path):
+    write_run(tmp_path, "imdb-run", [row("bert", dataset="imdb"), row("cnn", macro_f1=0.8, dataset="imdb")])
+    part = write_run(tmp_path, "imdb-run-s1", [row("bert", seed=1, macro_f1=0.8, dataset="imdb")])
+    assert len(dataset(summary.build_summary(tmp_path), "imdb")["sources"]) == 2  # no PART_OF: two sources
+    (part / "PART_OF").write_text("# seed 1, run in another session\nimdb-run\n", encoding="utf-8")
+    result = summary.build_summary(tmp_path)
+    (src,) = dataset(result, "imdb")["sources"]
+    assert src["parts"] == ["docs/runs/imdb-run-s1/results.json"]
+    bert = next(m for m in src["methods"] if m["method"] == "bert")
+    assert bert["n_seeds"] == 2 and bert["macro_f1"] == pytest.approx(0.85)
+    assert "imdb-run-s1/results.json merged in" in summary.render_markdown(result)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data_identity": {"max_train_docs": 5, "max_validation_docs": None, "max_test_docs": None}},
+     "data_identity differs"),
+    ({"config_hash": "other"}, "bert ran with other settings"),
+    ({"seed": 0}, "bert seed 0 in both"),
+])
+def test_a_part_that_is_not_the_same_run_is_refused_by_name(tmp_path, change, message):
+    write_run(tmp_path, "imdb-run", [{**row("bert", dataset="imdb"), "config_hash": "h"}])
+    part = write_run(tmp_path, "imdb-run-s1", [{**row("bert", seed=1, dataset="imdb"), "config_hash": "h",
+                                                 **change}])
+    (part / "PART_OF").write_text("imdb-run\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=rf"docs/runs/imdb-run-s1/PART_OF: .*{message}"):
+        summary.build_summary(tmp_path)
+
+
+def test_part_of_naming_no_run_or_a_path_is_an_error(tmp_path):
+    write_run(tmp_path, "imdb-run", [row("bert", dataset="imdb")])
+    part = write_run(tmp_path, "imdb-run-s1", [row("bert", seed=1, dataset="imdb")])
+    (part / "PART_OF").write_text("imdb-rnu\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"s1/PART_OF: names 'imdb-rnu', but docs/runs/imdb-rnu/"):
+        summary.build_summary(tmp_path)
+    (part / "PART_OF").write_text("docs/runs/imdb-run\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"imdb-run-s1/PART_OF: expected one line with the name"):
+        summary.build_summary(tmp_path)
