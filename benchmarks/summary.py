@@ -194,6 +194,12 @@ def _compare_reference(methods: set[str], rows: Sequence[Mapping[str, Any]]) -> 
     return None
 
 
+def _date_range(dates: Sequence[str]) -> str:
+    """``""``, one date, or ``"<first> to <last>"`` of the sorted dates."""
+    dates = sorted(dates)
+    return "" if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+
+
 def read_compare_run(path: Path, rel: str) -> Source:
     """A ``frugaltext compare`` run's ``results.json`` as a :class:`Source` (reference ``bert`` if present).
 
@@ -215,7 +221,7 @@ def read_compare_run(path: Path, rel: str) -> Source:
     cuts = ("max_train_docs", "max_validation_docs", "max_test_docs")
     subset = any((r.get("data_identity") or {}).get(k) is not None for r in rows for k in cuts)
     threads = sorted({str(r["torch_threads"]) for r in rows if r.get("torch_threads") is not None})
-    stamps = sorted(str(r["timestamp"])[:10] for r in rows if r.get("timestamp"))
+    stamps = [str(r["timestamp"])[:10] for r in rows if r.get("timestamp")]
     methods = {str(r["method"]) for r in rows}
     return Source(
         path=rel,
@@ -228,7 +234,7 @@ def read_compare_run(path: Path, rel: str) -> Source:
         subset=subset,
         machine=describe_machine(rows[0].get("machine"), threads=",".join(threads) or None)
         + " (load average not recorded by compare)",
-        date="" if not stamps else stamps[0] if stamps[0] == stamps[-1] else f"{stamps[0]} to {stamps[-1]}",
+        date=_date_range(stamps),
     )
 
 
@@ -293,8 +299,7 @@ def merge_part(main: Source, part: Source, part_of_rel: str) -> None:
     main.parts.append(part.path)
     main.reference = _compare_reference({str(r["method"]) for r in main.rows}, main.rows)
     main.subset = main.subset or part.subset
-    dates = sorted(d for src in (main.date, part.date) for d in src.split(" to ") if d)
-    main.date = "" if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    main.date = _date_range([d for src in (main.date, part.date) for d in src.split(" to ") if d])
 
 
 TEACHER = "teacher (bert)"
@@ -443,19 +448,19 @@ def collect_sources(root: str | Path) -> tuple[list[Source], list[dict[str, str]
     root = Path(root)
     sources: list[Source] = []
     skipped: list[dict[str, str]] = []
-    parts: list[tuple[Path, str, str]] = []
+    parts: list[tuple[Path, str, str, str]] = []
     for path in sorted((root / "docs" / "runs").glob("*/results.json")):
         rel = path.relative_to(root).as_posix()
         if "smoke" in path.parent.name:
             skipped.append({"path": rel, "reason": "a smoke run (its folder name says so), not a result"})
             continue
-        main_name = read_part_of(path.parent, f"{path.parent.relative_to(root).as_posix()}/{PART_OF}")
+        part_of_rel = f"{path.parent.relative_to(root).as_posix()}/{PART_OF}"
+        main_name = read_part_of(path.parent, part_of_rel)
         if main_name is not None:
-            parts.append((path, rel, main_name))
+            parts.append((path, rel, part_of_rel, main_name))
             continue
         sources.append(read_compare_run(path, rel))
-    for path, rel, main_name in parts:
-        part_of_rel = f"{path.parent.relative_to(root).as_posix()}/{PART_OF}"
+    for path, rel, part_of_rel, main_name in parts:
         main_rel = f"docs/runs/{main_name}/results.json"
         main = next((s for s in sources if s.kind == "compare" and s.path == main_rel), None)
         if main is None:

@@ -151,13 +151,7 @@ def test_optimizer_steps_fall_back_to_train_steps_over_epochs():
 
 
 def test_markdown_shows_steps_batching_targets_and_the_ablation():
-    rows = _three_baselines()
-    summary = bench.summarize_rows(rows)
-    comps = bench.compare_rows(summary)
-    result = {"rows": summary, "comparisons": comps, "targets": bench.check_targets(summary, comps),
-              "ablations": bench.step_ablations(summary), "command": "python x.py", "run_dir": "runs/x",
-              "data": {"dataset": "r8"}}
-    lines = bench.render_markdown(result).splitlines()
+    lines = bench.render_markdown(_result(_three_baselines())).splitlines()
     row = next(ln for ln in lines if ln.startswith("| TopicBERT-N/4, BERT-N's steps"))
     assert "| grouped |" in row and "| 314 (16 × 2) |" in row
     assert "| random |" in next(ln for ln in lines if ln.startswith("| BERT-N (fixed padding"))

@@ -17,10 +17,9 @@ from pathlib import Path
 SUMMARY = Path("docs/runs/table3-imdb-5k-bf16-s1/summary-seeds-0-1.json")  # the surviving summary, as written
 SEED0 = Path("docs/runs/table3-imdb-5k-bf16/results.json")
 OUT = Path(__file__).with_name("results.json")
-# summary key -> results row key, for the costs the summary keeps as two-seed means
-MEANS = {"accuracy": "accuracy", "train_duration_s": "train_duration_s",
-         "paper_emissions_kg_co2eq": "paper_emissions_kg_co2eq", "train_energy_kwh": "train_energy_kwh",
-         "latency_ms": "latency_ms", "throughput_docs_per_s": "throughput_docs_per_s"}
+# the costs the summary keeps as two-seed means (the same key in the summary and in a results row)
+MEANS = ("accuracy", "train_duration_s", "paper_emissions_kg_co2eq", "train_energy_kwh", "latency_ms",
+         "throughput_docs_per_s")
 KEEP = ("method", "dataset", "data_source", "task", "num_labels", "n_train", "n_validation", "n_test",
         "eval_split", "n_eval", "energy_source", "paper_power_kw", "paper_carbon_kg_per_kwh", "latency_batch_size",
         "throughput_batch_size", "n_params", "flops", "flops_train_step", "settings", "cost_settings",
@@ -39,8 +38,8 @@ for row0 in json.loads(SEED0.read_text()):
     row["seed"] = 1
     row["macro_f1"] = agg["macro_f1_per_seed"]["1"]
     row["epoch_duration_s"] = agg["epoch_duration_s_per_seed"]["1"]
-    for src, dst in MEANS.items():
-        row[dst] = 2 * agg[src] - row0[dst]
+    for key in MEANS:
+        row[key] = 2 * agg[key] - row0[key]
     row["notes"] = {k: v for k, v in row0["notes"].items() if k not in SEED_NOTES}
     row["reconstructed"] = ("seed 1 row rebuilt by docs/runs/table3-imdb-5k-bf16-s1/reconstruct.py from the "
                             "two-seed summary (run folder lost): macro_f1 and epoch_duration_s exact, other costs "
