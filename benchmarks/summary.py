@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from frugaltext.errors import DataFormatError, FrugalTextError
-from frugaltext.experiment.results import read_results
+from frugaltext.experiment.results import config_hash_conflicts, read_results
 from frugaltext.fileio import atomic_write_json, atomic_write_text
 from frugaltext.reports.front import pareto_front
 from frugaltext.selection import Candidate, NoCandidateError, choose
@@ -283,12 +283,11 @@ def merge_part(main: Source, part: Source, part_of_rel: str) -> None:
     if len(identities) != 1:
         raise DataFormatError(f"{part_of_rel}: the rows of {part.path} and {main.path} were made from "
                               f"different data or data options (data_identity differs); {fix}")
-    hashes = {(str(r["method"]), r.get("config_hash")) for r in main.rows + part.rows}
-    methods = [m for m, _ in hashes]
-    changed = sorted({m for m in methods if methods.count(m) > 1})
-    if changed:
-        raise DataFormatError(f"{part_of_rel}: {', '.join(changed)} ran with other settings in {part.path} "
-                              f"than in {main.path} (config_hash differs); {fix}")
+    conflicts = config_hash_conflicts([(main.path, main.rows), (part.path, part.rows)])
+    if conflicts:
+        changed = ", ".join(sorted({c.method for c in conflicts}))
+        raise DataFormatError(f"{part_of_rel}: {changed} ran with other settings in {part.path} than in "
+                              f"{main.path} ({conflicts[0].message()}); {fix}")
     seen = {(str(r["method"]), r.get("seed")) for r in main.rows}
     twice = sorted(f"{m} seed {s}" for m, s in ((str(r["method"]), r.get("seed")) for r in part.rows)
                    if (m, s) in seen)

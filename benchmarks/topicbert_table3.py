@@ -537,22 +537,20 @@ def merge_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[tuple[str, Seq
     Raises
     ------
     ValueError
-        Naming the file and the method, when a method's rows carry different config hashes.
+        Naming the file, the method and seed and both hashes, when a method's rows carry different config
+        hashes (:func:`frugaltext.experiment.results.config_hash_conflicts`, also within the run folder).
     """
-    merged = [dict(r) for r in rows]
-    seen = {(r.get("method"), r.get("seed")) for r in merged}
-    hashes = {r.get("method"): (r.get("config_hash"), "the run folder") for r in merged}
-    for name, extra_rows in extra:
-        for row in extra_rows:
-            method, key = row.get("method"), (row.get("method"), row.get("seed"))
-            known = hashes.get(method)
-            if known is not None and known[0] != row.get("config_hash"):
-                raise ValueError(
-                    f"{name}: method {method!r} seed {row.get('seed')} has config hash "
-                    f"{row.get('config_hash')}, but {known[1]} has {known[0]}: other settings or data; do "
-                    "not merge these rows (run the missing seeds with the same settings, or summarise the "
-                    "files separately)")
-            hashes.setdefault(method, (row.get("config_hash"), name))
+    from frugaltext.experiment.results import config_hash_conflicts
+
+    conflicts = config_hash_conflicts([("the run folder", rows), *extra])
+    if conflicts:
+        raise ValueError(f"{conflicts[0].message()}: do not merge these rows (run the missing seeds with the "
+                         "same settings, or summarise the files separately)")
+    merged: list[dict[str, Any]] = []
+    seen: set[tuple[Any, Any]] = set()
+    for _, source_rows in [("the run folder", rows), *extra]:
+        for row in source_rows:
+            key = (row.get("method"), row.get("seed"))
             if key not in seen:
                 seen.add(key)
                 merged.append(dict(row))

@@ -248,3 +248,19 @@ def test_target_plot_has_one_panel_per_baseline_and_is_linked_from_the_markdown(
     empty = {"rows": only_p1, "comparisons": bench.compare_rows(only_p1), "data": {}}
     assert bench.render_target_plot(empty, tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
+
+
+def test_merge_rows_adds_other_files_rows_and_keeps_the_first_of_a_seed():
+    run = [{**_row("bert", 0, 0.80, 10.0), "config_hash": "h"}]
+    earlier = [{**_row("bert", 0, 0.10, 99.0), "config_hash": "h"},
+               {**_row("bert", 1, 0.82, 11.0), "config_hash": "h"}]
+    merged = bench.merge_rows(run, [("docs/runs/x/results.json", earlier)])
+    assert [(r["seed"], r["macro_f1"]) for r in merged] == [(0, 0.80), (1, 0.82)]
+
+
+def test_merge_rows_refuses_a_method_trained_with_other_settings():
+    run = [{**_row("bert", 0, 0.80, 10.0), "config_hash": "h"}]
+    earlier = [{**_row("bert", 1, 0.82, 11.0), "config_hash": "other"}]
+    with pytest.raises(ValueError, match=r"docs/runs/x/results.json: bert seed 1 has config hash other, but "
+                                         r"the run folder has h"):
+        bench.merge_rows(run, [("docs/runs/x/results.json", earlier)])

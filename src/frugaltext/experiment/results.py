@@ -29,7 +29,9 @@ __all__ = [
     "RESULTS_CSV",
     "RESULTS_JSON",
     "CompareResult",
+    "HashConflict",
     "add_result_row",
+    "config_hash_conflicts",
     "lock_holder",
     "read_results",
     "results_lock",
@@ -220,6 +222,68 @@ def add_result_row(row: Mapping[str, Any], output_dir: str | os.PathLike[str]) -
         rows.append(dict(row))
         write_results(rows, output_dir)
     return rows
+
+
+@dataclass(frozen=True)
+class HashConflict:
+    """A row whose method ran with other settings or data than an earlier row of that method
+    (:func:`config_hash_conflicts`).
+
+    Attributes
+    ----------
+    method, seed:
+        The row's method and seed.
+    source, config_hash:
+        Where the row was read (a file or folder name, for messages) and its ``config_hash``.
+    first_source, first_config_hash:
+        Where the method's first row was read and its ``config_hash``.
+    """
+
+    method: str
+    seed: Any
+    source: str
+    config_hash: str | None
+    first_source: str
+    first_config_hash: str | None
+
+    def message(self) -> str:
+        """``"<source>: bert seed 1 has config hash X, but <first source> has Y (other ...)"``."""
+        return (f"{self.source}: {self.method} seed {self.seed} has config hash {self.config_hash}, but "
+                f"{self.first_source} has {self.first_config_hash} (other settings or data)")
+
+
+def config_hash_conflicts(sources: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[HashConflict]:
+    """The rows that may not be merged with the rows before them: one method, another ``config_hash``.
+
+    Rows of one comparison split over several output folders or sessions (seeds or rows run apart, then
+    summarised together) must share one configuration hash per method
+    (:func:`~frugaltext.experiment.config.config_hash`: the data identity and the method's resolved
+    settings); a seed trained with other settings or on other documents would otherwise be averaged as if
+    it were the same row. Used by the summaries that merge such rows (``benchmarks/summary.py``,
+    ``benchmarks/topicbert_table3.py --add-results``).
+
+    Parameters
+    ----------
+    sources:
+        ``(name, rows)`` pairs in order; ``name`` (a file or folder, for messages) is where ``rows`` were
+        read. A row without ``config_hash`` counts as hash ``None``.
+
+    Returns
+    -------
+    list[HashConflict]
+        Every row whose ``config_hash`` differs from the first row of its method in ``sources`` order,
+        in that order; empty when the rows may be merged. Nothing is raised: the callers word the error
+        and its fix.
+    """
+    first: dict[str, tuple[Any, str]] = {}
+    conflicts = []
+    for name, rows in sources:
+        for row in rows:
+            method, chash = str(row.get("method")), row.get("config_hash")
+            known = first.setdefault(method, (chash, name))
+            if known[0] != chash:
+                conflicts.append(HashConflict(method, row.get("seed"), name, chash, known[1], known[0]))
+    return conflicts
 
 
 def _json_default(value: Any) -> Any:
