@@ -461,7 +461,8 @@ def render_target_plot(result: Mapping[str, Any], png_path: str | Path) -> Path 
         return None
     methods = sorted({c["method"] for c in comparisons})
     colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(1, len(baselines), figsize=(4.2 * len(baselines), 4.4), sharey=True,
+    # at least 6.4 inches wide, so that one panel (a run with one baseline) still shows its title and labels
+    fig, axes = plt.subplots(1, len(baselines), figsize=(max(6.4, 4.2 * len(baselines)), 4.6), sharey=True,
                              constrained_layout=True, squeeze=False)
     speeds = [c["speedup"] for c in comparisons] + [v for c in comparisons
                                                      for v in c.get("speedup_per_seed", {}).values()]
@@ -498,7 +499,7 @@ def render_target_plot(result: Mapping[str, Any], png_path: str | Path) -> Path 
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8)
     data = result.get("data") or {}
     fig.suptitle(f"TopicBERT-N/p against BERT-N: {data.get('dataset', '?')}, {data.get('n_train', '?')} "
-                 "training documents (large: mean over paired seeds, small: one seed)", fontsize=10)
+                 "training documents\n(large: mean over paired seeds, small: one seed)", fontsize=10)
     png_path = Path(png_path)
     try:
         for path in (png_path, png_path.with_suffix(".svg")):

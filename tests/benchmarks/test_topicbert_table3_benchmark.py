@@ -264,3 +264,17 @@ def test_merge_rows_refuses_a_method_trained_with_other_settings():
     with pytest.raises(ValueError, match=r"docs/runs/x/results.json: bert seed 1 has config hash other, but "
                                          r"the run folder has h"):
         bench.merge_rows(run, [("docs/runs/x/results.json", earlier)])
+
+
+def test_target_plot_with_one_baseline_is_wide_enough_for_its_title(tmp_path):
+    import struct
+
+    rows = [_row("bert", 0, 0.89, 900.0, batching="grouped"), _row("topicbert@p4", 0, 0.90, 570.0, p=4)]
+    summary = bench.summarize_rows(rows)
+    result = {"rows": summary, "comparisons": bench.compare_rows(summary),
+              "data": {"dataset": "imdb", "n_train": 5000}}
+    written = bench.render_target_plot(result, tmp_path / "one.png")
+    svg = (tmp_path / "one.svg").read_text()
+    assert "<!-- against bert -->" in svg and "<!-- against bert@random -->" not in svg
+    width, height = struct.unpack(">II", written.read_bytes()[16:24])  # PNG IHDR
+    assert width >= 6.4 * 150 * 0.95 and width > height  # one 4.2-inch panel clipped the title before
