@@ -286,8 +286,9 @@ def merge_part(main: Source, part: Source, part_of_rel: str) -> None:
     conflicts = config_hash_conflicts([(main.path, main.rows), (part.path, part.rows)])
     if conflicts:
         changed = ", ".join(sorted({c.method for c in conflicts}))
-        raise DataFormatError(f"{part_of_rel}: {changed} ran with other settings in {part.path} than in "
-                              f"{main.path} ({conflicts[0].message()}); {fix}")
+        first = conflicts[0]
+        raise DataFormatError(f"{part_of_rel}: {changed} ran with other settings in {first.source} than in "
+                              f"{first.first_source} ({first.message()}); {fix}")
     seen = {(str(r["method"]), r.get("seed")) for r in main.rows}
     twice = sorted(f"{m} seed {s}" for m, s in ((str(r["method"]), r.get("seed")) for r in part.rows)
                    if (m, s) in seen)

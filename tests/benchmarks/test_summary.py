@@ -248,3 +248,14 @@ def test_part_of_naming_no_run_or_a_path_is_an_error(tmp_path):
     (part / "PART_OF").write_text("docs/runs/imdb-run\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"imdb-run-s1/PART_OF: expected one line with the name"):
         summary.build_summary(tmp_path)
+
+
+def test_a_hash_conflict_inside_the_main_folder_names_that_folder(tmp_path):
+    write_run(tmp_path, "imdb-run", [{**row("bert", dataset="imdb"), "config_hash": "h"},
+                                     {**row("bert", seed=1, dataset="imdb"), "config_hash": "g"}])
+    part = write_run(tmp_path, "imdb-run-s2", [{**row("bert", seed=2, dataset="imdb"), "config_hash": "h"}])
+    (part / "PART_OF").write_text("imdb-run\n", encoding="utf-8")
+    main = "docs/runs/imdb-run/results.json"
+    with pytest.raises(DataFormatError, match=rf"bert ran with other settings in {main} than in {main} "
+                                              rf"\({main}: bert seed 1 has config hash g, but {main} has h"):
+        summary.build_summary(tmp_path)
