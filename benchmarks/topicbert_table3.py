@@ -543,13 +543,14 @@ def merge_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[tuple[str, Seq
     """
     from frugaltext.experiment.results import config_hash_conflicts
 
-    conflicts = config_hash_conflicts([("the run folder", rows), *extra])
+    sources = [("the run folder", rows), *extra]
+    conflicts = config_hash_conflicts(sources)
     if conflicts:
         raise ValueError(f"{conflicts[0].message()}: do not merge these rows (run the missing seeds with the "
                          "same settings, or summarise the files separately)")
     merged: list[dict[str, Any]] = []
     seen: set[tuple[Any, Any]] = set()
-    for _, source_rows in [("the run folder", rows), *extra]:
+    for _, source_rows in sources:
         for row in source_rows:
             key = (row.get("method"), row.get("seed"))
             if key not in seen:
